@@ -1,0 +1,27 @@
+#ifndef QONDUIT_CHANNELOPTIONS_H
+#define QONDUIT_CHANNELOPTIONS_H
+
+#include <Qonduit/qonduitnamespace.h>
+
+#include <QtCore/qglobal.h>
+
+namespace Qonduit {
+
+// How a channel's queue is bounded and drained. Given when a channel is made;
+// the receiver's setters change the same values later.
+struct ChannelOptions
+{
+    // Most messages queued at once; at least 1.
+    qsizetype capacity = 65536;
+    // Most bytes queued at once (payload sizes as ChannelReceiver documents);
+    // at least 1. A message larger than this still fits into an empty queue,
+    // so one huge message is delivered rather than refused forever.
+    qint64 capacityBytes = qint64(64) * 1024 * 1024;
+    OverflowPolicy overflowPolicy = OverflowPolicy::Block;
+    // Most messages delivered per event-loop turn before other events run.
+    int deliveryBudget = 256;
+};
+
+} // namespace Qonduit
+
+#endif // QONDUIT_CHANNELOPTIONS_H

@@ -1,0 +1,218 @@
+#include <Qonduit/channelreceiver.h>
+
+#include <Qonduit/channeloptions.h>
+
+#include "channel/channelreceiver_p.h"
+
+#include <QtCore/qcoreapplication.h>
+#include <QtCore/qpointer.h>
+#include <QtCore/qthread.h>
+
+namespace Qonduit {
+
+namespace {
+
+QEvent::Type wakeEventType()
+{
+    static const auto type = QEvent::Type(QEvent::registerEventType());
+    return type;
+}
+
+} // namespace
+
+ChannelReceiverPrivate::ChannelReceiverPrivate(std::shared_ptr<Mailbox> box, const ChannelOptions &options)
+    : mailbox(std::move(box))
+    , deliveryBudget(qMax(1, options.deliveryBudget))
+{
+}
+
+ChannelReceiverPrivate::~ChannelReceiverPrivate() = default;
+
+Mailbox::Limits ChannelReceiverPrivate::limitsFrom(const ChannelOptions &options)
+{
+    return {qMax<qsizetype>(1, options.capacity), qMax<qint64>(1, options.capacityBytes),
+            options.overflowPolicy};
+}
+
+void ChannelReceiverPrivate::wake()
+{
+    // Runs under the mailbox lock, which the destructor also takes before the
+    // object goes away: q_ptr is alive here.
+    QCoreApplication::postEvent(q_ptr, new QEvent(wakeEventType()));
+}
+
+bool ChannelReceiverPrivate::drainsOnCurrentThread() const
+{
+    return q_ptr->thread() == QThread::currentThread();
+}
+
+template <typename Apply>
+void ChannelReceiverPrivate::changeLimits(Apply apply)
+{
+    auto limits = mailbox->limits();
+    apply(limits);
+    mailbox->setLimits(limits);
+}
+
+void ChannelReceiverPrivate::deliverBatch()
+{
+    Q_Q(ChannelReceiver);
+    // The batch lives on the stack: a slot may delete this object, and with
+    // it everything the private class owns.
+    std::vector<Envelope> batch = std::move(spareBatch);
+    batch.clear();
+    const Mailbox::Batch taken = mailbox->takeBatch(batch, deliveryBudget);
+    if (taken.more)
+        QCoreApplication::postEvent(q, new QEvent(wakeEventType()));
+
+    QPointer<ChannelReceiver> guard(q);
+    if (taken.lagged > 0) {
+        Q_EMIT q->lagged(taken.lagged);
+        if (!guard)
+            return;
+    }
+    for (Envelope &envelope : batch) {
+        if (envelope.raw) {
+            const QByteArray data = envelope.payload.toByteArray();
+            envelope.payload.clear();
+            Q_EMIT q->rawMessageReceived(data);
+        } else {
+            const QVariant message = std::move(envelope.payload);
+            Q_EMIT q->messageReceived(message);
+        }
+        if (!guard)
+            return;
+    }
+    batch.clear();
+    spareBatch = std::move(batch);
+    if (taken.finished)
+        finish();
+}
+
+void ChannelReceiverPrivate::finish()
+{
+    Q_Q(ChannelReceiver);
+    if (closedEmitted)
+        return;
+    closedEmitted = true;
+    QPointer<ChannelReceiver> guard(q);
+    setState(ChannelState::UnconnectedState);
+    if (guard)
+        Q_EMIT q->closed();
+}
+
+ChannelReceiver::ChannelReceiver(ChannelReceiverPrivate &dd, QObject *parent)
+    : ChannelEndpoint(dd, parent)
+{
+    dd.mailbox->attachConsumer(&dd);
+}
+
+ChannelReceiver::~ChannelReceiver()
+{
+    Q_D(ChannelReceiver);
+    d->mailbox->detachConsumer();
+}
+
+bool ChannelReceiver::event(QEvent *event)
+{
+    if (event->type() != wakeEventType())
+        return ChannelEndpoint::event(event);
+    Q_D(ChannelReceiver);
+    d->deliverBatch();
+    return true;
+}
+
+std::optional<QVariant> ChannelReceiver::receive(QDeadlineTimer deadline)
+{
+    Q_D(ChannelReceiver);
+    Envelope envelope;
+    qint64 lagged = 0;
+    switch (d->mailbox->take(envelope, deadline, &lagged)) {
+    case Mailbox::TakeResult::Taken:
+        if (lagged > 0)
+            Q_EMIT this->lagged(lagged);
+        return std::move(envelope.payload);
+    case Mailbox::TakeResult::TimedOut:
+        d->errorState.set(Error::TimeoutError, tr("No message arrived before the deadline."));
+        return std::nullopt;
+    case Mailbox::TakeResult::Finished:
+        d->errorState.set(Error::ChannelClosedError,
+                          tr("Every sender is gone and every message was received."));
+        return std::nullopt;
+    }
+    Q_UNREACHABLE();
+    return std::nullopt;
+}
+
+std::optional<QVariant> ChannelReceiver::tryReceive()
+{
+    return receive(QDeadlineTimer(0));
+}
+
+qsizetype ChannelReceiver::capacity() const
+{
+    Q_D(const ChannelReceiver);
+    return d->mailbox->limits().capacity;
+}
+
+void ChannelReceiver::setCapacity(qsizetype messages)
+{
+    Q_D(ChannelReceiver);
+    d->changeLimits([messages](Mailbox::Limits &limits) { limits.capacity = qMax<qsizetype>(1, messages); });
+}
+
+qint64 ChannelReceiver::capacityBytes() const
+{
+    Q_D(const ChannelReceiver);
+    return d->mailbox->limits().capacityBytes;
+}
+
+void ChannelReceiver::setCapacityBytes(qint64 bytes)
+{
+    Q_D(ChannelReceiver);
+    d->changeLimits([bytes](Mailbox::Limits &limits) { limits.capacityBytes = qMax<qint64>(1, bytes); });
+}
+
+OverflowPolicy ChannelReceiver::overflowPolicy() const
+{
+    Q_D(const ChannelReceiver);
+    return d->mailbox->limits().policy;
+}
+
+void ChannelReceiver::setOverflowPolicy(OverflowPolicy policy)
+{
+    Q_D(ChannelReceiver);
+    d->changeLimits([policy](Mailbox::Limits &limits) { limits.policy = policy; });
+}
+
+int ChannelReceiver::deliveryBudget() const
+{
+    Q_D(const ChannelReceiver);
+    return d->deliveryBudget;
+}
+
+void ChannelReceiver::setDeliveryBudget(int messagesPerTurn)
+{
+    Q_D(ChannelReceiver);
+    d->deliveryBudget = qMax(1, messagesPerTurn);
+}
+
+qint64 ChannelReceiver::droppedCount() const
+{
+    Q_D(const ChannelReceiver);
+    return d->mailbox->droppedCount();
+}
+
+qsizetype ChannelReceiver::queuedCount() const
+{
+    Q_D(const ChannelReceiver);
+    return d->mailbox->queuedCount();
+}
+
+bool ChannelReceiver::isClosed() const
+{
+    Q_D(const ChannelReceiver);
+    return d->mailbox->isFinished();
+}
+
+} // namespace Qonduit

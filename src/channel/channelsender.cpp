@@ -1,0 +1,120 @@
+#include <Qonduit/channelsender.h>
+
+#include "channel/channelsender_p.h"
+
+#include <QtCore/qthread.h>
+
+namespace Qonduit {
+
+namespace {
+
+// A thread may wait for room only if that cannot freeze it: not the thread
+// that drains the queue (a deadlock) and not one that runs an event loop.
+bool mayBlockCurrentThread(const Mailbox &mailbox)
+{
+    return QThread::currentThread()->loopLevel() == 0 && !mailbox.consumerDrainsOnCurrentThread();
+}
+
+} // namespace
+
+ChannelSenderPrivate::ChannelSenderPrivate(std::shared_ptr<Mailbox> box)
+    : mailbox(std::move(box))
+    , open(mailbox != nullptr)
+{
+    if (mailbox)
+        mailbox->addSender();
+}
+
+ChannelSenderPrivate::~ChannelSenderPrivate()
+{
+    leave();
+}
+
+bool ChannelSenderPrivate::leave()
+{
+    if (!open.exchange(false))
+        return false;
+    mailbox->removeSender();
+    return true;
+}
+
+bool ChannelSenderPrivate::push(Envelope envelope)
+{
+    if (!open.load(std::memory_order_relaxed)) {
+        setErrorAndEmit(Error::ChannelClosedError,
+                        ChannelSender::tr("The sender is closed: clone an open sender to keep sending."));
+        return false;
+    }
+    auto result = mailbox->push(envelope, false);
+    if (result == Mailbox::PushResult::Full
+        && mailbox->limits().policy == OverflowPolicy::Block && mayBlockCurrentThread(*mailbox)) {
+        result = mailbox->push(envelope, true);
+    }
+    switch (result) {
+    case Mailbox::PushResult::Queued:
+        return true;
+    case Mailbox::PushResult::DroppedNewest:
+        return false;
+    case Mailbox::PushResult::Full: {
+        const auto limits = mailbox->limits();
+        setErrorAndEmit(Error::QueueFullError,
+                        ChannelSender::tr("The channel is full (%1 messages, %2 bytes at most) and its policy "
+                                          "does not wait here; slow the producer, raise the capacity or "
+                                          "choose a drop policy.")
+                            .arg(limits.capacity)
+                            .arg(limits.capacityBytes));
+        return false;
+    }
+    case Mailbox::PushResult::Closed:
+        setErrorAndEmit(Error::ChannelClosedError,
+                        ChannelSender::tr("The receiver is gone; nothing sent from now on will be delivered."));
+        return false;
+    }
+    Q_UNREACHABLE();
+    return false;
+}
+
+ChannelSender::ChannelSender(ChannelSenderPrivate &dd, QObject *parent)
+    : ChannelEndpoint(dd, parent)
+{
+    if (!dd.open)
+        dd.state = ChannelState::UnconnectedState;
+}
+
+ChannelSender::~ChannelSender() = default;
+
+bool ChannelSender::send(const QVariant &message)
+{
+    Q_D(ChannelSender);
+    return d->push(Envelope::typed(message));
+}
+
+bool ChannelSender::sendRaw(const QByteArray &data)
+{
+    Q_D(ChannelSender);
+    return d->push(Envelope::rawBytes(data));
+}
+
+std::unique_ptr<ChannelSender> ChannelSender::clone(QObject *parent) const
+{
+    Q_D(const ChannelSender);
+    auto *dd = new ChannelSenderPrivate(d->open ? d->mailbox : nullptr);
+    dd->peerAddress = d->peerAddress;
+    dd->state = d->state;
+    return std::make_unique<ChannelSender>(*dd, parent);
+}
+
+void ChannelSender::close()
+{
+    Q_D(ChannelSender);
+    if (d->leave())
+        d->setState(ChannelState::UnconnectedState);
+}
+
+bool ChannelSender::isOpen() const
+{
+    Q_D(const ChannelSender);
+    return d->open;
+}
+
+} // namespace Qonduit

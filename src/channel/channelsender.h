@@ -1,0 +1,60 @@
+#ifndef QONDUIT_CHANNELSENDER_H
+#define QONDUIT_CHANNELSENDER_H
+
+#include <Qonduit/channelendpoint.h>
+
+#include <QtCore/qbytearray.h>
+#include <QtCore/qvariant.h>
+
+namespace Qonduit {
+
+class ChannelSenderPrivate;
+
+// The sending end of a channel. send() and sendRaw() may be called from any
+// thread at once; messages from one sender arrive in the order sent. Clone a
+// sender to give another producer its own. The receiver emits closed() once
+// every sender of the channel is closed or destroyed.
+class QONDUIT_EXPORT ChannelSender : public ChannelEndpoint
+{
+    Q_OBJECT
+    Q_PROPERTY(bool open READ isOpen)
+
+public:
+    ~ChannelSender() override;
+
+    // Queues a typed message. In-process the QVariant travels as it is: an
+    // implicitly shared payload (QByteArray, QImage, QString …) is not copied.
+    // Returns false when the message was not queued: with error() set and
+    // errorOccurred() emitted when the receiver is gone or this sender is
+    // closed (ChannelClosedError) or the queue is full under Reject, or under
+    // Block on a thread that may not wait (QueueFullError); silently when
+    // DropNewest discarded it, which the receiver counts and reports.
+    Q_INVOKABLE bool send(const QVariant &message);
+    template <typename T>
+    bool send(const T &value) { return send(QVariant::fromValue(value)); }
+
+    // Queues bytes that reach the receiver's rawMessageReceived() as they are.
+    Q_INVOKABLE bool sendRaw(const QByteArray &data);
+
+    // A new sender on the same channel, owned by the caller and living in the
+    // calling thread. A closed sender clones to a closed sender.
+    std::unique_ptr<ChannelSender> clone(QObject *parent = nullptr) const;
+
+    // Stops this sender; later sends fail with ChannelClosedError. Destroying
+    // a sender closes it too.
+    Q_INVOKABLE void close();
+    bool isOpen() const;
+
+public:
+    // Made by Channel::local(), Channel::connectTo() and ChannelServer: the
+    // private class is not part of the installed API.
+    explicit ChannelSender(ChannelSenderPrivate &dd, QObject *parent = nullptr);
+
+private:
+    Q_DECLARE_PRIVATE(ChannelSender)
+    Q_DISABLE_COPY_MOVE(ChannelSender)
+};
+
+} // namespace Qonduit
+
+#endif // QONDUIT_CHANNELSENDER_H

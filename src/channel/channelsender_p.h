@@ -1,0 +1,33 @@
+#ifndef QONDUIT_CHANNELSENDER_P_H
+#define QONDUIT_CHANNELSENDER_P_H
+
+#include <Qonduit/channelsender.h>
+
+#include "channel/channelendpoint_p.h"
+#include "channel/mailbox_p.h"
+
+#include <atomic>
+#include <memory>
+
+namespace Qonduit {
+
+class ChannelSenderPrivate final : public ChannelEndpointPrivate
+{
+    Q_DECLARE_PUBLIC(ChannelSender)
+
+public:
+    // Joins the mailbox's senders; a null mailbox makes a sender that is
+    // closed from the start (a failed connect).
+    explicit ChannelSenderPrivate(std::shared_ptr<Mailbox> mailbox);
+    ~ChannelSenderPrivate() override;
+
+    bool push(Envelope envelope);
+    bool leave();
+
+    const std::shared_ptr<Mailbox> mailbox;
+    std::atomic<bool> open;
+};
+
+} // namespace Qonduit
+
+#endif // QONDUIT_CHANNELSENDER_P_H

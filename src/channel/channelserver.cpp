@@ -1,0 +1,149 @@
+#include <Qonduit/channelserver.h>
+
+#include "channel/channelserver_p.h"
+#include "transport/endpoint_p.h"
+#include "transport/inprocregistry_p.h"
+
+#include <QtCore/qthread.h>
+
+namespace Qonduit {
+
+void ChannelServerPrivate::setErrorAndEmit(Error error, const QString &text)
+{
+    Q_Q(ChannelServer);
+    errorState.set(error, text);
+    Q_EMIT q->errorOccurred(error);
+}
+
+ChannelOptions ChannelServerPrivate::channelOptions() const
+{
+    std::lock_guard lock(mutex);
+    return options;
+}
+
+void ChannelServerPrivate::accept(ChannelPair pair)
+{
+    Q_Q(ChannelServer);
+    QThread *serverThread = q->thread();
+    if (QThread::currentThread() != serverThread) {
+        pair.sender->moveToThread(serverThread);
+        pair.receiver->moveToThread(serverThread);
+    }
+    {
+        std::lock_guard lock(mutex);
+        pending.push_back(std::move(pair));
+    }
+    QMetaObject::invokeMethod(q, &ChannelServer::newChannel, Qt::QueuedConnection);
+}
+
+ChannelServer::ChannelServer(QObject *parent)
+    : QObject(parent)
+    , d_ptr(std::make_unique<ChannelServerPrivate>())
+{
+    d_ptr->q_ptr = this;
+}
+
+ChannelServer::~ChannelServer()
+{
+    close();
+}
+
+bool ChannelServer::listen(const QUrl &url)
+{
+    Q_D(ChannelServer);
+    if (isListening()) {
+        d->setErrorAndEmit(Error::AddressInUseError,
+                           tr("The server already listens on %1; close() it first.").arg(d->address.toString()));
+        return false;
+    }
+    Endpoint endpoint;
+    QString errorText;
+    const Error error = Endpoint::parse(url, endpoint, errorText);
+    if (error != Error::NoError) {
+        d->setErrorAndEmit(error, errorText);
+        return false;
+    }
+    if (!InprocRegistry::instance().bind(endpoint.name, d)) {
+        d->setErrorAndEmit(Error::AddressInUseError,
+                           tr("Another server already listens on %1; pick another name or close that server.")
+                               .arg(url.toString()));
+        return false;
+    }
+    d->boundName = endpoint.name;
+    d->address = url;
+    Q_EMIT listeningChanged();
+    return true;
+}
+
+void ChannelServer::close()
+{
+    Q_D(ChannelServer);
+    if (!isListening())
+        return;
+    InprocRegistry::instance().unbind(d->boundName, d);
+    d->boundName.clear();
+    d->address.clear();
+    std::deque<ChannelPair> unclaimed;
+    {
+        std::lock_guard lock(d->mutex);
+        unclaimed.swap(d->pending);
+    }
+    Q_EMIT listeningChanged();
+}
+
+bool ChannelServer::isListening() const
+{
+    Q_D(const ChannelServer);
+    return !d->boundName.isEmpty();
+}
+
+QUrl ChannelServer::address() const
+{
+    Q_D(const ChannelServer);
+    return d->address;
+}
+
+void ChannelServer::setChannelOptions(const ChannelOptions &options)
+{
+    Q_D(ChannelServer);
+    std::lock_guard lock(d->mutex);
+    d->options = options;
+}
+
+ChannelOptions ChannelServer::channelOptions() const
+{
+    Q_D(const ChannelServer);
+    return d->channelOptions();
+}
+
+bool ChannelServer::hasPendingChannels() const
+{
+    Q_D(const ChannelServer);
+    std::lock_guard lock(d->mutex);
+    return !d->pending.empty();
+}
+
+ChannelPair ChannelServer::nextPendingChannel()
+{
+    Q_D(ChannelServer);
+    std::lock_guard lock(d->mutex);
+    if (d->pending.empty())
+        return {};
+    ChannelPair pair = std::move(d->pending.front());
+    d->pending.pop_front();
+    return pair;
+}
+
+Error ChannelServer::error() const
+{
+    Q_D(const ChannelServer);
+    return d->errorState.error();
+}
+
+QString ChannelServer::errorString() const
+{
+    Q_D(const ChannelServer);
+    return d->errorState.errorString();
+}
+
+} // namespace Qonduit

@@ -1,0 +1,219 @@
+#include "channel/mailbox_p.h"
+
+#include <algorithm>
+#include <iterator>
+
+namespace Qonduit {
+
+Mailbox::Mailbox(const Limits &limits)
+    : m_limits(limits)
+{
+}
+
+Mailbox::Limits Mailbox::limits() const
+{
+    std::lock_guard lock(m_mutex);
+    return m_limits;
+}
+
+void Mailbox::setLimits(const Limits &limits)
+{
+    std::lock_guard lock(m_mutex);
+    m_limits = limits;
+    // Wider bounds or a new policy may release producers waiting for room.
+    m_roomAvailable.notify_all();
+}
+
+void Mailbox::addSender()
+{
+    std::lock_guard lock(m_mutex);
+    ++m_senders;
+    m_hadSenders = true;
+}
+
+void Mailbox::removeSender()
+{
+    std::lock_guard lock(m_mutex);
+    Q_ASSERT(m_senders > 0);
+    if (--m_senders > 0)
+        return;
+    // The consumer must learn that nothing more will come, even with an empty
+    // queue; a blocked take() must return.
+    m_messageAvailable.notify_all();
+    wakeConsumerLocked();
+}
+
+bool Mailbox::isFull(qint64 incomingBytes) const
+{
+    // An empty queue always takes one message, however large, so a message
+    // above the byte bound is delivered rather than refused forever.
+    if (m_queue.empty())
+        return false;
+    return qsizetype(m_queue.size()) >= m_limits.capacity
+        || m_queuedBytes + incomingBytes > m_limits.capacityBytes;
+}
+
+bool Mailbox::finishedLocked() const
+{
+    return m_hadSenders && m_senders == 0;
+}
+
+void Mailbox::enqueueLocked(Envelope &envelope)
+{
+    m_queuedBytes += envelope.bytes;
+    m_queue.push_back(std::move(envelope));
+    if (m_blockedConsumers > 0)
+        m_messageAvailable.notify_one();
+    wakeConsumerLocked();
+}
+
+void Mailbox::dropOldestLocked()
+{
+    m_queuedBytes -= m_queue.front().bytes;
+    m_queue.pop_front();
+    ++m_dropped;
+    ++m_droppedSinceReport;
+}
+
+void Mailbox::wakeConsumerLocked()
+{
+    if (!m_consumer || m_wakePending)
+        return;
+    m_wakePending = true;
+    m_consumer->wake();
+}
+
+void Mailbox::notifyRoomLocked()
+{
+    if (m_blockedProducers > 0)
+        m_roomAvailable.notify_all();
+}
+
+Mailbox::PushResult Mailbox::push(Envelope &envelope, bool mayBlock)
+{
+    std::unique_lock lock(m_mutex);
+    for (;;) {
+        if (m_consumerGone || finishedLocked())
+            return PushResult::Closed;
+        if (!isFull(envelope.bytes))
+            break;
+        switch (m_limits.policy) {
+        case OverflowPolicy::Reject:
+            return PushResult::Full;
+        case OverflowPolicy::DropNewest:
+            ++m_dropped;
+            ++m_droppedSinceReport;
+            return PushResult::DroppedNewest;
+        case OverflowPolicy::DropOldest:
+            while (isFull(envelope.bytes))
+                dropOldestLocked();
+            break;
+        case OverflowPolicy::Block:
+            if (!mayBlock)
+                return PushResult::Full;
+            ++m_blockedProducers;
+            m_roomAvailable.wait(lock);
+            --m_blockedProducers;
+            continue;
+        }
+        break;
+    }
+    enqueueLocked(envelope);
+    return PushResult::Queued;
+}
+
+bool Mailbox::consumerDrainsOnCurrentThread() const
+{
+    std::lock_guard lock(m_mutex);
+    return m_consumer && m_consumer->drainsOnCurrentThread();
+}
+
+void Mailbox::attachConsumer(MailboxConsumer *consumer)
+{
+    std::lock_guard lock(m_mutex);
+    Q_ASSERT(!m_consumerGone);
+    m_consumer = consumer;
+    m_wakePending = false;
+    if (!m_queue.empty() || finishedLocked())
+        wakeConsumerLocked();
+}
+
+void Mailbox::detachConsumer()
+{
+    std::deque<Envelope> discarded;
+    {
+        std::lock_guard lock(m_mutex);
+        m_consumer = nullptr;
+        m_consumerGone = true;
+        discarded.swap(m_queue);
+        m_queuedBytes = 0;
+        m_roomAvailable.notify_all();
+    }
+    // Payload destructors run outside the lock: they may be arbitrary user code.
+}
+
+Mailbox::Batch Mailbox::takeBatch(std::vector<Envelope> &out, qsizetype max)
+{
+    std::lock_guard lock(m_mutex);
+    const auto count = std::min<qsizetype>(max, qsizetype(m_queue.size()));
+    const auto end = m_queue.begin() + count;
+    for (auto it = m_queue.begin(); it != end; ++it)
+        m_queuedBytes -= it->bytes;
+    std::move(m_queue.begin(), end, std::back_inserter(out));
+    m_queue.erase(m_queue.begin(), end);
+    notifyRoomLocked();
+
+    Batch batch;
+    batch.lagged = std::exchange(m_droppedSinceReport, 0);
+    batch.more = !m_queue.empty();
+    batch.finished = !batch.more && finishedLocked();
+    if (!batch.more)
+        m_wakePending = false;
+    return batch;
+}
+
+Mailbox::TakeResult Mailbox::take(Envelope &out, QDeadlineTimer deadline, qint64 *lagged)
+{
+    std::unique_lock lock(m_mutex);
+    while (m_queue.empty()) {
+        if (finishedLocked() || m_consumerGone)
+            return TakeResult::Finished;
+        if (deadline.hasExpired())
+            return TakeResult::TimedOut;
+        ++m_blockedConsumers;
+        if (deadline.isForever())
+            m_messageAvailable.wait(lock);
+        else
+            m_messageAvailable.wait_for(lock, deadline.remainingTimeAsDuration());
+        --m_blockedConsumers;
+    }
+    m_queuedBytes -= m_queue.front().bytes;
+    out = std::move(m_queue.front());
+    m_queue.pop_front();
+    notifyRoomLocked();
+    if (lagged)
+        *lagged = std::exchange(m_droppedSinceReport, 0);
+    if (m_queue.empty())
+        m_wakePending = false;
+    return TakeResult::Taken;
+}
+
+qint64 Mailbox::droppedCount() const
+{
+    std::lock_guard lock(m_mutex);
+    return m_dropped;
+}
+
+qsizetype Mailbox::queuedCount() const
+{
+    std::lock_guard lock(m_mutex);
+    return qsizetype(m_queue.size());
+}
+
+bool Mailbox::isFinished() const
+{
+    std::lock_guard lock(m_mutex);
+    return m_queue.empty() && finishedLocked();
+}
+
+} // namespace Qonduit

@@ -1,0 +1,4 @@
+#include "global/qonduitlogging_p.h"
+
+Q_LOGGING_CATEGORY(lcQonduitChannel, "qonduit.channel")
+Q_LOGGING_CATEGORY(lcQonduitTransportInproc, "qonduit.transport.inproc")

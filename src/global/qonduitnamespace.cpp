@@ -1,0 +1,3 @@
+#include <Qonduit/qonduitnamespace.h>
+
+#include "moc_qonduitnamespace.cpp"

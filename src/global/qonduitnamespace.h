@@ -1,0 +1,47 @@
+#ifndef QONDUIT_QONDUITNAMESPACE_H
+#define QONDUIT_QONDUITNAMESPACE_H
+
+#include <Qonduit/qonduitglobal.h>
+
+#include <QtCore/qobjectdefs.h>
+
+// Every enum the API shares, in one namespace so moc registers them once:
+// QDebug output, queued connections and QML all come with Q_ENUM_NS.
+namespace Qonduit {
+Q_NAMESPACE_EXPORT(QONDUIT_EXPORT)
+
+// What went wrong, on any object of the library. docs/errors.md says, for each
+// value, what causes it and what to do about it.
+enum class Error {
+    NoError = 0,
+    InvalidEndpointError,   // the URL is malformed or names nothing
+    UnsupportedSchemeError, // no transport serves the URL's scheme
+    AddressInUseError,      // another server already listens on that name
+    ConnectionRefusedError, // nobody listens on the endpoint
+    ChannelClosedError,     // the other end is gone, or this end was closed
+    QueueFullError,         // the channel is at capacity and the policy refuses to wait
+    TimeoutError,           // a blocking call gave up at its deadline
+    InvalidArgumentError,   // a value passed to a setter or send is out of range
+};
+Q_ENUM_NS(Error)
+
+// What a full channel does with one more message.
+enum class OverflowPolicy {
+    Block,      // the producer waits for room (a thread that runs an event loop is never blocked: it gets QueueFullError)
+    Reject,     // send() returns false with QueueFullError; nothing is dropped
+    DropOldest, // the oldest queued message is dropped and counted; the new one is queued
+    DropNewest, // the new message is dropped and counted; send() returns false
+};
+Q_ENUM_NS(OverflowPolicy)
+
+// The life of one end of a channel.
+enum class ChannelState {
+    UnconnectedState, // not connected, or the connection ended
+    ConnectingState,  // waiting for the other end to accept
+    ConnectedState,   // messages flow
+};
+Q_ENUM_NS(ChannelState)
+
+} // namespace Qonduit
+
+#endif // QONDUIT_QONDUITNAMESPACE_H
