@@ -210,6 +210,12 @@ qsizetype Mailbox::queuedCount() const
     return qsizetype(m_queue.size());
 }
 
+int Mailbox::blockedProducerCount() const
+{
+    std::lock_guard lock(m_mutex);
+    return m_blockedProducers;
+}
+
 bool Mailbox::isFinished() const
 {
     std::lock_guard lock(m_mutex);

@@ -104,6 +104,8 @@ public:
     qint64 droppedCount() const;
     qsizetype queuedCount() const;
     bool isFinished() const;
+    // Producers waiting for room right now (Block policy).
+    int blockedProducerCount() const;
 
 private:
     bool isFull(qint64 incomingBytes) const;

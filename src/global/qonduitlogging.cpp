@@ -1,4 +1,4 @@
 #include "global/qonduitlogging_p.h"
 
-Q_LOGGING_CATEGORY(lcQonduitChannel, "qonduit.channel")
-Q_LOGGING_CATEGORY(lcQonduitTransportInproc, "qonduit.transport.inproc")
+Q_LOGGING_CATEGORY(lcQonduitChannel, "qonduit.channel", QtInfoMsg)
+Q_LOGGING_CATEGORY(lcQonduitTransportInproc, "qonduit.transport.inproc", QtInfoMsg)
