@@ -21,17 +21,26 @@ std::unique_ptr<ChannelSender> ChannelFactory::makeSender(std::shared_ptr<Mailbo
 }
 
 std::unique_ptr<ChannelReceiver> ChannelFactory::makeReceiver(std::shared_ptr<Mailbox> mailbox,
-                                                              const ChannelOptions &options, const QUrl &peer)
+                                                              const ChannelOptions &options, const QUrl &peer,
+                                                              Delivery delivery)
 {
     auto *d = new ChannelReceiverPrivate(std::move(mailbox), options);
     d->peerAddress = peer;
-    return std::make_unique<ChannelReceiver>(*d);
+    auto receiver = std::make_unique<ChannelReceiver>(*d);
+    if (delivery == Delivery::Now)
+        d->startDelivery();
+    return receiver;
+}
+
+void ChannelFactory::handOut(ChannelReceiver &receiver)
+{
+    static_cast<ChannelReceiverPrivate *>(ChannelEndpointPrivate::get(&receiver))->startDelivery();
 }
 
 ChannelPair ChannelFactory::makeSide(std::shared_ptr<Mailbox> outgoing, std::shared_ptr<Mailbox> incoming,
-                                     const ChannelOptions &options, const QUrl &peer)
+                                     const ChannelOptions &options, const QUrl &peer, Delivery delivery)
 {
-    return {makeSender(std::move(outgoing), peer), makeReceiver(std::move(incoming), options, peer)};
+    return {makeSender(std::move(outgoing), peer), makeReceiver(std::move(incoming), options, peer, delivery)};
 }
 
 ChannelPair ChannelFactory::makeFailed(const ChannelOptions &options, const QUrl &endpoint, Error error,

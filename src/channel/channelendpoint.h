@@ -27,8 +27,9 @@ public:
     ~ChannelEndpoint() override;
 
     ChannelState state() const;
-    // Where the other end is: "inproc:NAME" for a named in-process channel,
-    // empty for one made by Channel::local().
+    // Where the other end is: the server's URL on the ends connectTo() made;
+    // empty for Channel::local() and for a server's ends of an inproc channel
+    // (an in-process client has no address).
     QUrl peerAddress() const;
 
     // The last error; safe to call from any thread.

@@ -15,13 +15,18 @@ namespace ChannelFactory {
 
 std::shared_ptr<Mailbox> makeMailbox(const ChannelOptions &options);
 std::unique_ptr<ChannelSender> makeSender(std::shared_ptr<Mailbox> mailbox, const QUrl &peer);
+enum class Delivery { Now, WhenHandedOut };
+
 std::unique_ptr<ChannelReceiver> makeReceiver(std::shared_ptr<Mailbox> mailbox, const ChannelOptions &options,
-                                              const QUrl &peer);
+                                              const QUrl &peer, Delivery delivery = Delivery::Now);
 
 // One side of a two-way channel: it sends into outgoing and receives from
 // incoming.
 ChannelPair makeSide(std::shared_ptr<Mailbox> outgoing, std::shared_ptr<Mailbox> incoming,
-                     const ChannelOptions &options, const QUrl &peer);
+                     const ChannelOptions &options, const QUrl &peer, Delivery delivery = Delivery::Now);
+
+// Starts a receiver made with Delivery::WhenHandedOut.
+void handOut(ChannelReceiver &receiver);
 
 // A pair that never connects: both ends report error once the event loop runs.
 ChannelPair makeFailed(const ChannelOptions &options, const QUrl &endpoint, Error error, const QString &text);

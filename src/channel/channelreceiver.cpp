@@ -38,7 +38,7 @@ void ChannelReceiverPrivate::wake()
 {
     // Runs under the mailbox lock, which the destructor also takes before the
     // object goes away: q_ptr is alive here.
-    QCoreApplication::postEvent(q_ptr, new QEvent(wakeEventType()));
+    postWake();
 }
 
 bool ChannelReceiverPrivate::drainsOnCurrentThread() const
@@ -46,46 +46,48 @@ bool ChannelReceiverPrivate::drainsOnCurrentThread() const
     return q_ptr->thread() == QThread::currentThread();
 }
 
-template <typename Apply>
-void ChannelReceiverPrivate::changeLimits(Apply apply)
+void ChannelReceiverPrivate::startDelivery()
 {
-    auto limits = mailbox->limits();
-    apply(limits);
-    mailbox->setLimits(limits);
+    if (std::exchange(delivering, true))
+        return;
+    mailbox->attachConsumer(this);
+}
+
+void ChannelReceiverPrivate::postWake()
+{
+    QCoreApplication::postEvent(q_ptr, new QEvent(wakeEventType()));
 }
 
 void ChannelReceiverPrivate::deliverBatch()
 {
     Q_Q(ChannelReceiver);
-    // The batch lives on the stack: a slot may delete this object, and with
-    // it everything the private class owns.
-    std::vector<Envelope> batch = std::move(spareBatch);
-    batch.clear();
-    const Mailbox::Batch taken = mailbox->takeBatch(batch, deliveryBudget);
-    if (taken.more)
-        QCoreApplication::postEvent(q, new QEvent(wakeEventType()));
-
     QPointer<ChannelReceiver> guard(q);
-    if (taken.lagged > 0) {
-        Q_EMIT q->lagged(taken.lagged);
-        if (!guard)
-            return;
-    }
-    for (Envelope &envelope : batch) {
-        if (envelope.raw) {
-            const QByteArray data = envelope.payload.toByteArray();
-            envelope.payload.clear();
-            Q_EMIT q->rawMessageReceived(data);
-        } else {
-            const QVariant message = std::move(envelope.payload);
-            Q_EMIT q->messageReceived(message);
+    if (nextInBatch == batch.size()) {
+        batch.clear();
+        nextInBatch = 0;
+        const Mailbox::Batch taken = mailbox->takeBatch(batch, deliveryBudget.load(std::memory_order_relaxed));
+        moreAfterBatch = taken.more;
+        finishedAfterBatch = taken.finished;
+        if (taken.lagged > 0) {
+            Q_EMIT q->lagged(taken.lagged);
+            if (!guard)
+                return;
         }
+    }
+    while (nextInBatch < batch.size()) {
+        // Moved out first: a slot may delete this object and the batch with it.
+        Envelope envelope = std::move(batch[nextInBatch++]);
+        if (envelope.raw)
+            Q_EMIT q->rawMessageReceived(envelope.payload.toByteArray());
+        else
+            Q_EMIT q->messageReceived(envelope.payload);
         if (!guard)
             return;
     }
-    batch.clear();
-    spareBatch = std::move(batch);
-    if (taken.finished)
+    // Whichever delivery, outer or nested, ends the batch schedules what follows.
+    if (std::exchange(moreAfterBatch, false))
+        postWake();
+    if (std::exchange(finishedAfterBatch, false))
         finish();
 }
 
@@ -104,7 +106,6 @@ void ChannelReceiverPrivate::finish()
 ChannelReceiver::ChannelReceiver(ChannelReceiverPrivate &dd, QObject *parent)
     : ChannelEndpoint(dd, parent)
 {
-    dd.mailbox->attachConsumer(&dd);
 }
 
 ChannelReceiver::~ChannelReceiver()
@@ -158,7 +159,7 @@ qsizetype ChannelReceiver::capacity() const
 void ChannelReceiver::setCapacity(qsizetype messages)
 {
     Q_D(ChannelReceiver);
-    d->changeLimits([messages](Mailbox::Limits &limits) { limits.capacity = qMax<qsizetype>(1, messages); });
+    d->mailbox->updateLimits([messages](Mailbox::Limits &limits) { limits.capacity = qMax<qsizetype>(1, messages); });
 }
 
 qint64 ChannelReceiver::capacityBytes() const
@@ -170,7 +171,7 @@ qint64 ChannelReceiver::capacityBytes() const
 void ChannelReceiver::setCapacityBytes(qint64 bytes)
 {
     Q_D(ChannelReceiver);
-    d->changeLimits([bytes](Mailbox::Limits &limits) { limits.capacityBytes = qMax<qint64>(1, bytes); });
+    d->mailbox->updateLimits([bytes](Mailbox::Limits &limits) { limits.capacityBytes = qMax<qint64>(1, bytes); });
 }
 
 OverflowPolicy ChannelReceiver::overflowPolicy() const
@@ -182,19 +183,19 @@ OverflowPolicy ChannelReceiver::overflowPolicy() const
 void ChannelReceiver::setOverflowPolicy(OverflowPolicy policy)
 {
     Q_D(ChannelReceiver);
-    d->changeLimits([policy](Mailbox::Limits &limits) { limits.policy = policy; });
+    d->mailbox->updateLimits([policy](Mailbox::Limits &limits) { limits.policy = policy; });
 }
 
 int ChannelReceiver::deliveryBudget() const
 {
     Q_D(const ChannelReceiver);
-    return d->deliveryBudget;
+    return d->deliveryBudget.load(std::memory_order_relaxed);
 }
 
 void ChannelReceiver::setDeliveryBudget(int messagesPerTurn)
 {
     Q_D(ChannelReceiver);
-    d->deliveryBudget = qMax(1, messagesPerTurn);
+    d->deliveryBudget.store(qMax(1, messagesPerTurn), std::memory_order_relaxed);
 }
 
 qint64 ChannelReceiver::droppedCount() const

@@ -39,7 +39,9 @@ public:
 
     // Blocking use, from any thread: the next message, or nothing when the
     // deadline passes (TimeoutError) or the channel is closed and drained
-    // (ChannelClosedError). A raw message comes back as a QByteArray.
+    // (ChannelClosedError). A raw message comes back as a QByteArray. The
+    // return value reports the outcome: error() is set but errorOccurred() is
+    // not emitted, and lagged() is emitted on the calling thread.
     std::optional<QVariant> receive(QDeadlineTimer deadline = QDeadlineTimer(QDeadlineTimer::Forever));
     std::optional<QVariant> tryReceive();
 

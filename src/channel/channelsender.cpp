@@ -19,10 +19,8 @@ bool mayBlockCurrentThread(const Mailbox &mailbox)
 
 ChannelSenderPrivate::ChannelSenderPrivate(std::shared_ptr<Mailbox> box)
     : mailbox(std::move(box))
-    , open(mailbox != nullptr)
+    , open(mailbox && mailbox->addSender())
 {
-    if (mailbox)
-        mailbox->addSender();
 }
 
 ChannelSenderPrivate::~ChannelSenderPrivate()
@@ -42,7 +40,8 @@ bool ChannelSenderPrivate::push(Envelope envelope)
 {
     if (!open.load(std::memory_order_relaxed)) {
         setErrorAndEmit(Error::ChannelClosedError,
-                        ChannelSender::tr("The sender is closed: clone an open sender to keep sending."));
+                        mailbox ? ChannelSender::tr("The sender is closed: clone an open sender to keep sending.")
+                                : ChannelSender::tr("The channel never connected; errorOccurred() told why."));
         return false;
     }
     auto result = mailbox->push(envelope, false);
@@ -77,8 +76,7 @@ bool ChannelSenderPrivate::push(Envelope envelope)
 ChannelSender::ChannelSender(ChannelSenderPrivate &dd, QObject *parent)
     : ChannelEndpoint(dd, parent)
 {
-    if (!dd.open)
-        dd.state = ChannelState::UnconnectedState;
+    dd.state = dd.open ? ChannelState::ConnectedState : ChannelState::UnconnectedState;
 }
 
 ChannelSender::~ChannelSender() = default;
@@ -100,7 +98,8 @@ std::unique_ptr<ChannelSender> ChannelSender::clone(QObject *parent) const
     Q_D(const ChannelSender);
     auto *dd = new ChannelSenderPrivate(d->open ? d->mailbox : nullptr);
     dd->peerAddress = d->peerAddress;
-    dd->state = d->state;
+    // The clone's queue is already reachable; only the original ends wait
+    // for the queued connected() of a connectTo().
     return std::make_unique<ChannelSender>(*dd, parent);
 }
 

@@ -1,5 +1,6 @@
 #include <Qonduit/channelserver.h>
 
+#include "channel/channelfactory_p.h"
 #include "channel/channelserver_p.h"
 #include "transport/endpoint_p.h"
 #include "transport/inprocregistry_p.h"
@@ -63,14 +64,16 @@ bool ChannelServer::listen(const QUrl &url)
         d->setErrorAndEmit(error, errorText);
         return false;
     }
+    // Connecting threads read the address once bind() publishes the server.
+    d->address = url;
     if (!InprocRegistry::instance().bind(endpoint.name, d)) {
+        d->address.clear();
         d->setErrorAndEmit(Error::AddressInUseError,
                            tr("Another server already listens on %1; pick another name or close that server.")
                                .arg(url.toString()));
         return false;
     }
     d->boundName = endpoint.name;
-    d->address = url;
     Q_EMIT listeningChanged();
     return true;
 }
@@ -131,6 +134,7 @@ ChannelPair ChannelServer::nextPendingChannel()
         return {};
     ChannelPair pair = std::move(d->pending.front());
     d->pending.pop_front();
+    ChannelFactory::handOut(*pair.receiver);
     return pair;
 }
 

@@ -42,7 +42,8 @@ public:
 
     bool hasPendingChannels() const;
     // The next accepted pair, or an empty one when none is pending. The pair
-    // lives in the server's thread.
+    // lives in the server's thread. Its receiver starts delivering (from the
+    // event loop) only now: what the client sent meanwhile waits in its queue.
     ChannelPair nextPendingChannel();
 
     Error error() const;

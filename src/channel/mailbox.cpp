@@ -16,19 +16,16 @@ Mailbox::Limits Mailbox::limits() const
     return m_limits;
 }
 
-void Mailbox::setLimits(const Limits &limits)
+bool Mailbox::addSender()
 {
     std::lock_guard lock(m_mutex);
-    m_limits = limits;
-    // Wider bounds or a new policy may release producers waiting for room.
-    m_roomAvailable.notify_all();
-}
-
-void Mailbox::addSender()
-{
-    std::lock_guard lock(m_mutex);
+    // A clone racing with the close of the last sender must not reopen a
+    // channel whose receiver may already have reported closed().
+    if (finishedLocked())
+        return false;
     ++m_senders;
     m_hadSenders = true;
+    return true;
 }
 
 void Mailbox::removeSender()

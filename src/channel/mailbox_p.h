@@ -74,13 +74,25 @@ public:
     Q_DISABLE_COPY_MOVE(Mailbox)
 
     Limits limits() const;
-    // Takes effect for the next push; producers blocked on the old bounds
-    // re-check them.
-    void setLimits(const Limits &limits);
+    // Changes the limits in one step (apply runs under the lock, so two
+    // threads changing different fields lose nothing). Takes effect for the
+    // next push; producers blocked on the old bounds re-check them.
+    void setLimits(const Limits &limits)
+    {
+        updateLimits([&limits](Limits &current) { current = limits; });
+    }
+    template <typename Apply>
+    void updateLimits(Apply apply)
+    {
+        std::lock_guard lock(m_mutex);
+        apply(m_limits);
+        m_roomAvailable.notify_all();
+    }
 
     // --- producer side ---
-    // A channel is finished once it had senders and the last one left.
-    void addSender();
+    // A channel is finished once it had senders and the last one left; a
+    // finished channel takes no new sender (addSender returns false).
+    bool addSender();
     void removeSender();
     // Queues envelope, moving from it only when the result is Queued. With
     // mayBlock and the Block policy, waits for room instead of returning Full;

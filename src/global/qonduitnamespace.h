@@ -21,7 +21,6 @@ enum class Error {
     ChannelClosedError,     // the other end is gone, or this end was closed
     QueueFullError,         // the channel is at capacity and the policy refuses to wait
     TimeoutError,           // a blocking call gave up at its deadline
-    InvalidArgumentError,   // a value passed to a setter or send is out of range
 };
 Q_ENUM_NS(Error)
 

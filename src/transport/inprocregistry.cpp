@@ -41,7 +41,8 @@ bool InprocRegistry::connect(const QString &name, const ChannelOptions &clientOp
     auto toClient = ChannelFactory::makeMailbox(clientOptions);
     const QUrl address = server->address;
     clientSide = ChannelFactory::makeSide(toServer, toClient, clientOptions, address);
-    server->accept(ChannelFactory::makeSide(toClient, toServer, server->channelOptions(), QUrl()));
+    server->accept(ChannelFactory::makeSide(toClient, toServer, server->channelOptions(), QUrl(),
+                                            ChannelFactory::Delivery::WhenHandedOut));
     for (ChannelEndpoint *end :
          std::initializer_list<ChannelEndpoint *>{clientSide.sender.get(), clientSide.receiver.get()}) {
         auto *d = ChannelEndpointPrivate::get(end);

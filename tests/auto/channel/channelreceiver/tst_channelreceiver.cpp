@@ -54,6 +54,7 @@ private Q_SLOTS:
     void receiveEndsWhenClosed();
     void wakesOncePerBatch();
     void floodDoesNotStarveOtherEvents();
+    void nestedEventLoopInSlotKeepsOrder();
     void deleteReceiverInsideItsSlot();
     void deleteReceiverInsideLagged();
     void closedFollowsTheLastMessage();
@@ -266,6 +267,29 @@ void tst_ChannelReceiver::floodDoesNotStarveOtherEvents()
     QVERIFY(receivedWhenTimerFired >= 0);
     QVERIFY2(receivedWhenTimerFired <= 2 * options.deliveryBudget,
              qPrintable(QStringLiteral("the queued call ran after %1 messages").arg(receivedWhenTimerFired)));
+}
+
+void tst_ChannelReceiver::nestedEventLoopInSlotKeepsOrder()
+{
+    // A slot that spins the event loop (as a modal dialog does) must not see
+    // later messages overtake the rest of its own batch.
+    ChannelOptions options;
+    options.deliveryBudget = 4;
+    auto [sender, receiver] = Channel::local(options);
+    QList<int> values;
+    connect(receiver.get(), &ChannelReceiver::messageReceived, this, [&](const QVariant &message) {
+        values.append(message.toInt());
+        if (message.toInt() % 3 == 1)
+            QCoreApplication::processEvents();
+    });
+    for (int i = 0; i < 40; ++i)
+        QVERIFY(sender->send(i));
+    sender.reset();
+    QSignalSpy closed(receiver.get(), &ChannelReceiver::closed);
+    QTRY_COMPARE(values.size(), 40);
+    for (int i = 0; i < 40; ++i)
+        QCOMPARE(values.at(i), i);
+    QTRY_COMPARE(closed.count(), 1);
 }
 
 void tst_ChannelReceiver::deleteReceiverInsideItsSlot()

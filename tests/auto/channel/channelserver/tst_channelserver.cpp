@@ -39,6 +39,7 @@ private Q_SLOTS:
     void unclaimedChannelsCloseWithTheServer();
     void serverOptionsBoundAcceptedChannels();
     void clientOnAnotherThread();
+    void cloneWhileConnectingIsConnected();
 };
 
 void tst_ChannelServer::requestAndReply()
@@ -240,6 +241,24 @@ void tst_ChannelServer::clientOnAnotherThread()
     QCOMPARE(acceptedOn, serverThread);
     for (int i = 0; i < 100; ++i)
         QCOMPARE(received.at(i), i);
+}
+
+void tst_ChannelServer::cloneWhileConnectingIsConnected()
+{
+    ChannelServer server;
+    const QUrl url = uniqueEndpoint("clone");
+    QVERIFY(server.listen(url));
+    auto client = Channel::connectTo(url);
+    QCOMPARE(client.sender->state(), ChannelState::ConnectingState);
+    auto clone = client.sender->clone();
+    QCOMPARE(clone->state(), ChannelState::ConnectedState);
+    QCOMPARE(clone->peerAddress(), url);
+    QVERIFY(clone->send(1));
+    QSignalSpy newChannel(&server, &ChannelServer::newChannel);
+    QVERIFY(newChannel.wait());
+    ChannelPair serverSide = server.nextPendingChannel();
+    QSignalSpy messages(serverSide.receiver.get(), &ChannelReceiver::messageReceived);
+    QVERIFY(messages.wait());
 }
 
 QTEST_GUILESS_MAIN(tst_ChannelServer)
