@@ -3,6 +3,7 @@
 #include "channel/channelendpoint_p.h"
 
 #include <QtCore/qpointer.h>
+#include <QtCore/qthread.h>
 
 namespace Qonduit {
 
@@ -18,6 +19,12 @@ void ChannelEndpointPrivate::setErrorAndEmit(Error error, const QString &text)
 void ChannelEndpointPrivate::setState(ChannelState newState)
 {
     Q_Q(ChannelEndpoint);
+    if (QThread::currentThread() != q->thread()) {
+        // close() is callable from a producer thread; the state and its
+        // signals belong to the object's own thread.
+        QMetaObject::invokeMethod(q, [this, newState] { setState(newState); }, Qt::QueuedConnection);
+        return;
+    }
     if (state == newState)
         return;
     const ChannelState previous = std::exchange(state, newState);
@@ -38,6 +45,9 @@ void ChannelEndpointPrivate::setStateLater(ChannelState newState, Error error, c
         q,
         [this, newState, error, text] {
             Q_Q(ChannelEndpoint);
+            // A close() or the end of the channel that came first wins.
+            if (state != ChannelState::ConnectingState)
+                return;
             QPointer<ChannelEndpoint> guard(q);
             if (error != Error::NoError) {
                 setErrorAndEmit(error, text);

@@ -38,7 +38,8 @@ void ChannelReceiverPrivate::wake()
 {
     // Runs under the mailbox lock, which the destructor also takes before the
     // object goes away: q_ptr is alive here.
-    postWake();
+    if (handedOut.load(std::memory_order_relaxed))
+        postWake();
 }
 
 bool ChannelReceiverPrivate::drainsOnCurrentThread() const
@@ -48,8 +49,9 @@ bool ChannelReceiverPrivate::drainsOnCurrentThread() const
 
 void ChannelReceiverPrivate::startDelivery()
 {
-    if (std::exchange(delivering, true))
+    if (handedOut.exchange(true))
         return;
+    // Attaching again re-arms the wake-up a gated wake() swallowed.
     mailbox->attachConsumer(this);
 }
 
@@ -61,33 +63,38 @@ void ChannelReceiverPrivate::postWake()
 void ChannelReceiverPrivate::deliverBatch()
 {
     Q_Q(ChannelReceiver);
-    QPointer<ChannelReceiver> guard(q);
-    if (nextInBatch == batch.size()) {
-        batch.clear();
-        nextInBatch = 0;
-        const Mailbox::Batch taken = mailbox->takeBatch(batch, deliveryBudget.load(std::memory_order_relaxed));
-        moreAfterBatch = taken.more;
-        finishedAfterBatch = taken.finished;
-        if (taken.lagged > 0) {
-            Q_EMIT q->lagged(taken.lagged);
-            if (!guard)
-                return;
-        }
+    if (delivering) {
+        redeliver = true;
+        return;
     }
-    while (nextInBatch < batch.size()) {
-        // Moved out first: a slot may delete this object and the batch with it.
-        Envelope envelope = std::move(batch[nextInBatch++]);
-        if (envelope.raw)
-            Q_EMIT q->rawMessageReceived(envelope.payload.toByteArray());
-        else
-            Q_EMIT q->messageReceived(envelope.payload);
+    // The batch lives on the stack: a slot may delete this object, and with
+    // it everything the private class owns.
+    std::vector<Envelope> batch = std::move(spareBatch);
+    batch.clear();
+    const Mailbox::Batch taken = mailbox->takeBatch(batch, deliveryBudget.load(std::memory_order_relaxed));
+
+    QPointer<ChannelReceiver> guard(q);
+    delivering = true;
+    if (taken.lagged > 0) {
+        Q_EMIT q->lagged(taken.lagged);
         if (!guard)
             return;
     }
-    // Whichever delivery, outer or nested, ends the batch schedules what follows.
-    if (std::exchange(moreAfterBatch, false))
+    for (Envelope &envelope : batch) {
+        const Envelope message = std::move(envelope);
+        if (message.raw)
+            Q_EMIT q->rawMessageReceived(message.payload.toByteArray());
+        else
+            Q_EMIT q->messageReceived(message.payload);
+        if (!guard)
+            return;
+    }
+    delivering = false;
+    batch.clear();
+    spareBatch = std::move(batch);
+    if (taken.more || std::exchange(redeliver, false))
         postWake();
-    if (std::exchange(finishedAfterBatch, false))
+    if (taken.finished)
         finish();
 }
 
@@ -106,6 +113,7 @@ void ChannelReceiverPrivate::finish()
 ChannelReceiver::ChannelReceiver(ChannelReceiverPrivate &dd, QObject *parent)
     : ChannelEndpoint(dd, parent)
 {
+    dd.mailbox->attachConsumer(&dd);
 }
 
 ChannelReceiver::~ChannelReceiver()
@@ -213,7 +221,8 @@ qsizetype ChannelReceiver::queuedCount() const
 bool ChannelReceiver::isClosed() const
 {
     Q_D(const ChannelReceiver);
-    return d->mailbox->isFinished();
+    // The last batch may still be in the middle of its delivery.
+    return d->mailbox->isFinished() && !d->delivering;
 }
 
 } // namespace Qonduit

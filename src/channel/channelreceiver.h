@@ -32,7 +32,6 @@ class QONDUIT_EXPORT ChannelReceiver : public ChannelEndpoint
     Q_PROPERTY(int deliveryBudget READ deliveryBudget WRITE setDeliveryBudget)
     Q_PROPERTY(qint64 droppedCount READ droppedCount NOTIFY lagged)
     Q_PROPERTY(qsizetype queuedCount READ queuedCount)
-    Q_PROPERTY(bool closed READ isClosed NOTIFY closed)
 
 public:
     ~ChannelReceiver() override;
@@ -58,7 +57,8 @@ public:
     qint64 droppedCount() const;
     // Messages waiting to be delivered.
     qsizetype queuedCount() const;
-    // True once every sender is gone and every message was delivered.
+    // True once every sender is gone and every message was delivered; for
+    // the receiver's thread (a blocking consumer reads receive()'s result).
     bool isClosed() const;
 
 Q_SIGNALS:

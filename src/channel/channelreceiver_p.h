@@ -29,7 +29,9 @@ public:
 
     // Delivery starts when the receiver reaches its user: at once for the
     // factories, when nextPendingChannel() hands it out for a server, so that
-    // nothing is emitted while nobody can be connected yet.
+    // nothing is emitted while nobody can be connected yet. The consumer is
+    // attached from the start (so Block knows which thread drains); only its
+    // wake-ups wait.
     void startDelivery();
     void postWake();
     void deliverBatch();
@@ -38,16 +40,14 @@ public:
 
     const std::shared_ptr<Mailbox> mailbox;
     std::atomic<int> deliveryBudget;
+    std::atomic<bool> handedOut{false};
     bool closedEmitted = false;
+    // Like QAbstractSocket's readyRead(): no signal is emitted recursively. A
+    // slot that spins the event loop (a modal dialog) defers the next batch
+    // until it returns, which also keeps every message in order.
     bool delivering = false;
-
-    // The batch being delivered, shared by nested deliveries: a slot that
-    // spins an event loop (a modal dialog) continues this batch in order
-    // instead of starting the next one.
-    std::vector<Envelope> batch;
-    std::size_t nextInBatch = 0;
-    bool moreAfterBatch = false;
-    bool finishedAfterBatch = false;
+    bool redeliver = false;
+    std::vector<Envelope> spareBatch;
 };
 
 } // namespace Qonduit

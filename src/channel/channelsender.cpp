@@ -30,6 +30,8 @@ ChannelSenderPrivate::~ChannelSenderPrivate()
 
 bool ChannelSenderPrivate::leave()
 {
+    // Cleared before the mailbox hears of it, so that a send() of this sender
+    // blocked on another thread wakes up to a closed sender.
     if (!open.exchange(false))
         return false;
     mailbox->removeSender();
@@ -47,7 +49,7 @@ bool ChannelSenderPrivate::push(Envelope envelope)
     auto result = mailbox->push(envelope, false);
     if (result == Mailbox::PushResult::Full
         && mailbox->limits().policy == OverflowPolicy::Block && mayBlockCurrentThread(*mailbox)) {
-        result = mailbox->push(envelope, true);
+        result = mailbox->push(envelope, true, &open);
     }
     switch (result) {
     case Mailbox::PushResult::Queued:

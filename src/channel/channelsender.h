@@ -6,6 +6,8 @@
 #include <QtCore/qbytearray.h>
 #include <QtCore/qvariant.h>
 
+#include <type_traits>
+
 namespace Qonduit {
 
 class ChannelSenderPrivate;
@@ -31,7 +33,13 @@ public:
     // DropNewest discarded it, which the receiver counts and reports.
     Q_INVOKABLE bool send(const QVariant &message);
     template <typename T>
-    bool send(const T &value) { return send(QVariant::fromValue(value)); }
+    bool send(const T &value)
+    {
+        if constexpr (std::is_array_v<T> && std::is_same_v<std::remove_cv_t<std::remove_extent_t<T>>, char>)
+            return send(QVariant(QString::fromUtf8(value))); // a string literal travels as a QString
+        else
+            return send(QVariant::fromValue(value));
+    }
 
     // Queues bytes that reach the receiver's rawMessageReceived() as they are.
     Q_INVOKABLE bool sendRaw(const QByteArray &data);

@@ -46,7 +46,9 @@ ChannelServer::ChannelServer(QObject *parent)
 
 ChannelServer::~ChannelServer()
 {
-    close();
+    Q_D(ChannelServer);
+    if (isListening())
+        InprocRegistry::instance().unbind(d->boundName, d);
 }
 
 bool ChannelServer::listen(const QUrl &url)

@@ -32,6 +32,9 @@ void Mailbox::removeSender()
 {
     std::lock_guard lock(m_mutex);
     Q_ASSERT(m_senders > 0);
+    // A producer blocked in push() on behalf of the sender that just closed
+    // must re-check its sender's state.
+    notifyRoomLocked();
     if (--m_senders > 0)
         return;
     // The consumer must learn that nothing more will come, even with an empty
@@ -86,11 +89,11 @@ void Mailbox::notifyRoomLocked()
         m_roomAvailable.notify_all();
 }
 
-Mailbox::PushResult Mailbox::push(Envelope &envelope, bool mayBlock)
+Mailbox::PushResult Mailbox::push(Envelope &envelope, bool mayBlock, const std::atomic<bool> *senderOpen)
 {
     std::unique_lock lock(m_mutex);
     for (;;) {
-        if (m_consumerGone || finishedLocked())
+        if (m_consumerGone || finishedLocked() || (senderOpen && !senderOpen->load()))
             return PushResult::Closed;
         if (!isFull(envelope.bytes))
             break;
@@ -145,6 +148,7 @@ void Mailbox::detachConsumer()
         discarded.swap(m_queue);
         m_queuedBytes = 0;
         m_roomAvailable.notify_all();
+        m_messageAvailable.notify_all();
     }
     // Payload destructors run outside the lock: they may be arbitrary user code.
 }
@@ -190,8 +194,9 @@ Mailbox::TakeResult Mailbox::take(Envelope &out, QDeadlineTimer deadline, qint64
     notifyRoomLocked();
     if (lagged)
         *lagged = std::exchange(m_droppedSinceReport, 0);
-    if (m_queue.empty())
-        m_wakePending = false;
+    // m_wakePending stays as it is: a wake-up already in flight clears it
+    // when it runs, and clearing it here would post one event per message to
+    // a receiver whose thread may never process them.
     return TakeResult::Taken;
 }
 

@@ -7,6 +7,7 @@
 
 #include <QtCore/qdeadlinetimer.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -96,8 +97,9 @@ public:
     void removeSender();
     // Queues envelope, moving from it only when the result is Queued. With
     // mayBlock and the Block policy, waits for room instead of returning Full;
-    // a consumer that leaves meanwhile ends the wait with Closed.
-    PushResult push(Envelope &envelope, bool mayBlock);
+    // a consumer that leaves, or senderOpen turning false (the sender was
+    // closed by another thread), ends the wait with Closed.
+    PushResult push(Envelope &envelope, bool mayBlock, const std::atomic<bool> *senderOpen = nullptr);
     // Whether the consumer drains on the calling thread (false without one).
     bool consumerDrainsOnCurrentThread() const;
 

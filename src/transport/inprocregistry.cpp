@@ -9,8 +9,10 @@ namespace Qonduit {
 
 InprocRegistry &InprocRegistry::instance()
 {
-    static InprocRegistry registry;
-    return registry;
+    // Never destroyed: a ChannelServer with static storage may still unbind
+    // after function-local statics are gone.
+    static auto *registry = new InprocRegistry;
+    return *registry;
 }
 
 bool InprocRegistry::bind(const QString &name, ChannelServerPrivate *server)
@@ -37,18 +39,20 @@ bool InprocRegistry::connect(const QString &name, const ChannelOptions &clientOp
     ChannelServerPrivate *server = m_servers.value(name);
     if (!server)
         return false;
-    auto toServer = ChannelFactory::makeMailbox(server->channelOptions());
+    const ChannelOptions serverOptions = server->channelOptions();
+    auto toServer = ChannelFactory::makeMailbox(serverOptions);
     auto toClient = ChannelFactory::makeMailbox(clientOptions);
-    const QUrl address = server->address;
-    clientSide = ChannelFactory::makeSide(toServer, toClient, clientOptions, address);
-    server->accept(ChannelFactory::makeSide(toClient, toServer, server->channelOptions(), QUrl(),
-                                            ChannelFactory::Delivery::WhenHandedOut));
+    clientSide = ChannelFactory::makeSide(toServer, toClient, clientOptions, server->address);
+    // Queued before the server learns of the channel: whatever it sends
+    // reaches the client's receiver after connected().
     for (ChannelEndpoint *end :
          std::initializer_list<ChannelEndpoint *>{clientSide.sender.get(), clientSide.receiver.get()}) {
         auto *d = ChannelEndpointPrivate::get(end);
         d->state = ChannelState::ConnectingState;
         d->setStateLater(ChannelState::ConnectedState);
     }
+    server->accept(ChannelFactory::makeSide(toClient, toServer, serverOptions, QUrl(),
+                                            ChannelFactory::Delivery::WhenHandedOut));
     qCDebug(lcQonduitTransportInproc) << "connected to" << name;
     return true;
 }

@@ -55,6 +55,9 @@ private Q_SLOTS:
     void wakesOncePerBatch();
     void floodDoesNotStarveOtherEvents();
     void nestedEventLoopInSlotKeepsOrder();
+    void nestedEventLoopDoesNotLoseLaterMessages();
+    void receiveLeavesNoPileOfWakeUps();
+    void notClosedWhileTheLastBatchIsDelivered();
     void deleteReceiverInsideItsSlot();
     void deleteReceiverInsideLagged();
     void closedFollowsTheLastMessage();
@@ -271,16 +274,21 @@ void tst_ChannelReceiver::floodDoesNotStarveOtherEvents()
 
 void tst_ChannelReceiver::nestedEventLoopInSlotKeepsOrder()
 {
-    // A slot that spins the event loop (as a modal dialog does) must not see
-    // later messages overtake the rest of its own batch.
+    // A slot that spins the event loop (as a modal dialog does) is never
+    // re-entered, like QAbstractSocket::readyRead(): later messages wait for
+    // it to return and arrive in order.
     ChannelOptions options;
     options.deliveryBudget = 4;
     auto [sender, receiver] = Channel::local(options);
     QList<int> values;
+    int depth = 0;
+    int deepest = 0;
     connect(receiver.get(), &ChannelReceiver::messageReceived, this, [&](const QVariant &message) {
+        deepest = qMax(deepest, ++depth);
         values.append(message.toInt());
         if (message.toInt() % 3 == 1)
             QCoreApplication::processEvents();
+        --depth;
     });
     for (int i = 0; i < 40; ++i)
         QVERIFY(sender->send(i));
@@ -289,7 +297,69 @@ void tst_ChannelReceiver::nestedEventLoopInSlotKeepsOrder()
     QTRY_COMPARE(values.size(), 40);
     for (int i = 0; i < 40; ++i)
         QCOMPARE(values.at(i), i);
+    QCOMPARE(deepest, 1);
     QTRY_COMPARE(closed.count(), 1);
+}
+
+void tst_ChannelReceiver::nestedEventLoopDoesNotLoseLaterMessages()
+{
+    // The queue empties, then a slot spins the loop while another thread
+    // sends: that message's wake-up must not be swallowed.
+    auto [sender, receiver] = Channel::local();
+    QList<int> values;
+    connect(receiver.get(), &ChannelReceiver::messageReceived, this, [&, s = sender.get()](const QVariant &message) {
+        values.append(message.toInt());
+        if (message.toInt() == 2) {
+            std::thread([s] { s->send(3); }).join();
+            QCoreApplication::processEvents();
+        }
+    });
+    QVERIFY(sender->send(1));
+    QVERIFY(sender->send(2));
+    QTRY_COMPARE(values, QList<int>({1, 2, 3}));
+    QVERIFY(sender->send(4));
+    QTRY_COMPARE(values, QList<int>({1, 2, 3, 4}));
+    QCOMPARE(receiver->queuedCount(), 0);
+}
+
+void tst_ChannelReceiver::receiveLeavesNoPileOfWakeUps()
+{
+    // A consumer thread empties the queue message by message while the
+    // receiver's own thread does not run its loop: at most one wake-up event
+    // may wait for it, not one per message.
+    auto [sender, receiver] = Channel::local();
+    WakeCounter counter;
+    receiver->installEventFilter(&counter);
+    int received = 0;
+    std::thread consumer([&, r = receiver.get()] {
+        while (r->receive())
+            ++received;
+    });
+    std::thread producer([s = std::move(sender)]() mutable {
+        for (int i = 0; i < 2000; ++i)
+            s->send(i);
+        s.reset();
+    });
+    producer.join();
+    consumer.join();
+    QCOMPARE(received, 2000);
+    QCoreApplication::processEvents();
+    QVERIFY2(counter.wakes <= 1, qPrintable(QString::number(counter.wakes)));
+}
+
+void tst_ChannelReceiver::notClosedWhileTheLastBatchIsDelivered()
+{
+    auto [sender, receiver] = Channel::local();
+    QList<bool> closedDuringDelivery;
+    connect(receiver.get(), &ChannelReceiver::messageReceived, this,
+            [&, r = receiver.get()] { closedDuringDelivery.append(r->isClosed()); });
+    QVERIFY(sender->send(1));
+    QVERIFY(sender->send(2));
+    sender.reset();
+    QSignalSpy closed(receiver.get(), &ChannelReceiver::closed);
+    QVERIFY(closed.wait());
+    QCOMPARE(closedDuringDelivery, QList<bool>({false, false}));
+    QVERIFY(receiver->isClosed());
 }
 
 void tst_ChannelReceiver::deleteReceiverInsideItsSlot()

@@ -56,6 +56,7 @@ private Q_SLOTS:
     void blockNeverFreezesTheReceiversThread();
     void blockNeverFreezesAThreadRunningAnEventLoop();
     void blockedProducerIsReleasedWhenReceiverGoes();
+    void blockedProducerIsReleasedWhenItsSenderCloses();
     void rejectFailsWithQueueFull();
     void dropNewestFailsSilently();
     void deleteSenderInsideReceiverSlot();
@@ -259,6 +260,29 @@ void tst_ChannelSender::blockedProducerIsReleasedWhenReceiverGoes()
     producer.join();
     QCOMPARE(outcome.load(), 0);
     QCOMPARE(sender->error(), Error::ChannelClosedError);
+}
+
+void tst_ChannelSender::blockedProducerIsReleasedWhenItsSenderCloses()
+{
+    // Shutting a producer down: close() from the main thread, which is not
+    // draining, must end a send() blocked on a full queue, even while other
+    // senders keep the channel open.
+    ChannelOptions options;
+    options.capacity = 1;
+    auto [sender, receiver] = Channel::local(options);
+    auto other = sender->clone();
+    std::atomic<int> sent{0};
+    JoiningThread producer([&, s = sender.get()] {
+        while (s->send(sent.load()))
+            sent.fetch_add(1);
+    });
+    QVERIFY(spinUntil([&] { return sent.load() == 1; }));
+    sender->close();
+    producer.join();
+    QCOMPARE(sent.load(), 1);
+    QCOMPARE(sender->error(), Error::ChannelClosedError);
+    QVERIFY(other->isOpen());
+    QCOMPARE(receiver->queuedCount(), 1);
 }
 
 void tst_ChannelSender::rejectFailsWithQueueFull()

@@ -40,6 +40,8 @@ private Q_SLOTS:
     void serverOptionsBoundAcceptedChannels();
     void clientOnAnotherThread();
     void cloneWhileConnectingIsConnected();
+    void connectedComesBeforeTheServersFirstMessage();
+    void fullPendingChannelDoesNotBlockTheServersThread();
 };
 
 void tst_ChannelServer::requestAndReply()
@@ -259,6 +261,51 @@ void tst_ChannelServer::cloneWhileConnectingIsConnected()
     ChannelPair serverSide = server.nextPendingChannel();
     QSignalSpy messages(serverSide.receiver.get(), &ChannelReceiver::messageReceived);
     QVERIFY(messages.wait());
+}
+
+void tst_ChannelServer::connectedComesBeforeTheServersFirstMessage()
+{
+    // The server greets and hangs up at once; the client must still see a
+    // connection that opened, carried the greeting and closed, in that order.
+    ChannelServer server;
+    const QUrl url = uniqueEndpoint("greet");
+    QVERIFY(server.listen(url));
+    std::vector<ChannelPair> accepted;
+    connect(&server, &ChannelServer::newChannel, this, [&] {
+        ChannelPair pair = server.nextPendingChannel();
+        pair.sender->send(QStringLiteral("hello"));
+        pair.sender.reset();
+        accepted.push_back(std::move(pair));
+    });
+    auto client = Channel::connectTo(url);
+    QStringList events;
+    connect(client.receiver.get(), &ChannelReceiver::connected, this, [&] { events.append(QStringLiteral("connected")); });
+    connect(client.receiver.get(), &ChannelReceiver::messageReceived, this,
+            [&](const QVariant &message) { events.append(message.toString()); });
+    connect(client.receiver.get(), &ChannelReceiver::disconnected, this,
+            [&] { events.append(QStringLiteral("disconnected")); });
+    connect(client.receiver.get(), &ChannelReceiver::closed, this, [&] { events.append(QStringLiteral("closed")); });
+    QTRY_COMPARE(events.size(), 4);
+    QCOMPARE(events, QStringList({QStringLiteral("connected"), QStringLiteral("hello"),
+                                  QStringLiteral("disconnected"), QStringLiteral("closed")}));
+    QCOMPARE(client.receiver->state(), ChannelState::UnconnectedState);
+}
+
+void tst_ChannelServer::fullPendingChannelDoesNotBlockTheServersThread()
+{
+    // Nobody took the server's end yet, and this thread will drain it: the
+    // Block policy must refuse rather than wait for ever.
+    ChannelServer server;
+    ChannelOptions options;
+    options.capacity = 2;
+    server.setChannelOptions(options);
+    const QUrl url = uniqueEndpoint("pending-full");
+    QVERIFY(server.listen(url));
+    auto client = Channel::connectTo(url);
+    QVERIFY(client.sender->send(1));
+    QVERIFY(client.sender->send(2));
+    QVERIFY(!client.sender->send(3));
+    QCOMPARE(client.sender->error(), Error::QueueFullError);
 }
 
 QTEST_GUILESS_MAIN(tst_ChannelServer)

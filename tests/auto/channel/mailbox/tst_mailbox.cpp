@@ -1,0 +1,1121 @@
+// The cross-thread core under ThreadSanitizer: Mailbox driven by std::thread
+// producers and consumers, no Qt event loop, no QThread (see CMakeLists.txt).
+//
+// A plain main() with a small harness, not Qt Test: Qt 6.4's test runner always
+// starts a watchdog QThread, whose QWaitCondition (synchronized inside the
+// uninstrumented Qt, out of TSan's sight) draws a false data-race report at
+// exit. With no Qt thread in the process, every report is about our code.
+//
+// CHECK* macros are only used on the test function's own thread; worker threads
+// record what they saw and the test function checks it after join().
+
+#include "channel/mailbox_p.h"
+
+#include <QtCore/qdeadlinetimer.h>
+#include <QtCore/qelapsedtimer.h>
+#include <QtCore/qscopeguard.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <vector>
+
+#include <sys/syscall.h>
+#include <unistd.h>
+
+using namespace Qonduit;
+using namespace std::chrono_literals;
+
+// --- a minimal test harness -------------------------------------------------
+
+namespace harness {
+
+bool currentFailed = false;
+
+void fail(const char *file, int line, const std::string &what)
+{
+    currentFailed = true;
+    std::fprintf(stdout, "FAIL!  : %s\n   Loc: [%s(%d)]\n", what.c_str(), file, line);
+}
+
+template <typename T>
+std::string toText(const T &value)
+{
+    if constexpr (std::is_enum_v<T>)
+        return std::to_string(qint64(value));
+    else if constexpr (std::is_arithmetic_v<T>)
+        return std::to_string(value);
+    else if constexpr (std::is_same_v<T, std::vector<qint64>>) {
+        std::string text = "{";
+        for (qint64 item : value)
+            text += (text.size() > 1 ? ", " : "") + std::to_string(item);
+        return text + "}";
+    } else
+        return "<value>";
+}
+
+} // namespace harness
+
+#define CHECK(condition) \
+    do { \
+        if (!(condition)) { \
+            harness::fail(__FILE__, __LINE__, "CHECK(" #condition ")"); \
+            return; \
+        } \
+    } while (false)
+#define CHECK_MSG(condition, message) \
+    do { \
+        if (!(condition)) { \
+            harness::fail(__FILE__, __LINE__, "CHECK(" #condition "): " + std::string(message)); \
+            return; \
+        } \
+    } while (false)
+#define CHECK_EQ(actual, expected) \
+    do { \
+        const auto &actual_ = (actual); \
+        const auto &expected_ = (expected); \
+        if (!(actual_ == expected_)) { \
+            harness::fail(__FILE__, __LINE__, \
+                          "CHECK_EQ(" #actual ", " #expected "): actual " + harness::toText(actual_) \
+                              + ", expected " + harness::toText(expected_)); \
+            return; \
+        } \
+    } while (false)
+
+namespace {
+
+using Limits = Mailbox::Limits;
+using PushResult = Mailbox::PushResult;
+using TakeResult = Mailbox::TakeResult;
+
+constexpr qint64 noByteBound = std::numeric_limits<qint64>::max() / 4;
+
+Limits limitsOf(qsizetype capacity, OverflowPolicy policy, qint64 capacityBytes = noByteBound)
+{
+    return {capacity, capacityBytes, policy};
+}
+
+// A message is (producer, sequence) packed into one qint64.
+qint64 pack(int producer, qint64 sequence)
+{
+    return (qint64(producer) << 32) | sequence;
+}
+int producerOf(qint64 value)
+{
+    return int(value >> 32);
+}
+qint64 sequenceOf(qint64 value)
+{
+    return value & 0xffffffff;
+}
+Envelope messageOf(int producer, qint64 sequence)
+{
+    return Envelope::typed(QVariant::fromValue(pack(producer, sequence)));
+}
+qint64 valueOf(const Envelope &envelope)
+{
+    return envelope.payload.value<qint64>();
+}
+
+// What worker threads found wrong; read by the test function after join().
+class Failures
+{
+public:
+    void add(std::string text)
+    {
+        std::lock_guard lock(m_mutex);
+        if (m_texts.size() < 10)
+            m_texts.push_back(std::move(text));
+        ++m_count;
+    }
+    bool isEmpty() const
+    {
+        std::lock_guard lock(m_mutex);
+        return m_count == 0;
+    }
+    std::string report() const
+    {
+        std::lock_guard lock(m_mutex);
+        std::string text = std::to_string(m_count) + " failure(s) on worker threads:";
+        for (const std::string &line : m_texts)
+            text += "\n  " + line;
+        return text;
+    }
+
+private:
+    mutable std::mutex m_mutex;
+    std::vector<std::string> m_texts;
+    qint64 m_count = 0;
+};
+
+#define CHECK_NO_FAILURES(failures) CHECK_MSG((failures).isEmpty(), (failures).report())
+
+// Checks, on the one consumer thread, what a consumer takes: per producer the
+// sequences must rise; with lossless, by exactly one from 0 (nothing lost,
+// nothing duplicated, order kept).
+class OrderChecker
+{
+public:
+    OrderChecker(int producers, qint64 perProducer, bool lossless)
+        : m_next(producers, 0)
+        , m_seen(producers, std::vector<char>(perProducer, 0))
+        , m_lossless(lossless)
+    {
+    }
+
+    void accept(qint64 value, Failures &failures)
+    {
+        ++m_taken;
+        const int producer = producerOf(value);
+        const qint64 sequence = sequenceOf(value);
+        if (producer < 0 || producer >= int(m_next.size()) || sequence >= qint64(m_seen[producer].size())) {
+            failures.add("unknown message " + std::to_string(value));
+            return;
+        }
+        if (m_lossless ? sequence != m_next[producer] : sequence < m_next[producer]) {
+            failures.add("producer " + std::to_string(producer) + ": got " + std::to_string(sequence)
+                         + ", expected " + (m_lossless ? "" : ">= ") + std::to_string(m_next[producer]));
+        }
+        m_next[producer] = sequence + 1;
+        m_seen[producer][sequence] = 1;
+    }
+
+    qint64 taken() const { return m_taken; }
+    const std::vector<char> &seen(int producer) const { return m_seen[producer]; }
+
+private:
+    std::vector<qint64> m_next;
+    std::vector<std::vector<char>> m_seen;
+    bool m_lossless;
+    qint64 m_taken = 0;
+};
+
+// A blocking consumer: take() with no deadline until the channel finishes.
+struct TakeTotals
+{
+    qint64 lagged = 0;
+    qint64 laggedReports = 0;
+};
+
+TakeTotals takeUntilFinished(Mailbox &box, OrderChecker &checker, Failures &failures)
+{
+    TakeTotals totals;
+    for (;;) {
+        Envelope envelope;
+        qint64 lagged = -1;
+        const TakeResult result = box.take(envelope, QDeadlineTimer(QDeadlineTimer::Forever), &lagged);
+        if (result == TakeResult::Finished)
+            break;
+        if (result != TakeResult::Taken) {
+            failures.add("take() without a deadline returned TimedOut");
+            break;
+        }
+        if (lagged < 0)
+            failures.add("take() left lagged unset");
+        totals.lagged += lagged;
+        totals.laggedReports += lagged > 0;
+        checker.accept(valueOf(envelope), failures);
+    }
+    return totals;
+}
+
+pid_t currentThreadId()
+{
+    return pid_t(::syscall(SYS_gettid));
+}
+
+// Whether the thread sleeps in the kernel (state S). The threads these tests
+// park sleep only in a condition-variable wait inside the mailbox, so this is
+// how the test knows a producer or consumer really blocked, without sleeping
+// itself. A brief sleep elsewhere (the mailbox mutex) only makes the test take
+// the unblocked path, whose outcome is the same.
+bool isSleeping(pid_t tid)
+{
+    std::ifstream stat("/proc/self/task/" + std::to_string(tid) + "/stat");
+    std::string line;
+    std::getline(stat, line);
+    const auto paren = line.rfind(')');
+    return paren != std::string::npos && paren + 2 < line.size() && line[paren + 2] == 'S';
+}
+
+// One call that is expected to block, on its own thread.
+class Parked
+{
+public:
+    template <typename Call>
+    explicit Parked(Call call)
+        : m_thread([this, call]() mutable {
+            m_tid.store(currentThreadId());
+            call();
+            m_returned.store(true);
+        })
+    {
+    }
+    ~Parked()
+    {
+        if (m_thread.joinable())
+            m_thread.join();
+    }
+    Q_DISABLE_COPY_MOVE(Parked)
+
+    // Until the call sleeps or returned; false after 20 s of neither.
+    bool waitUntilParked() const
+    {
+        const QDeadlineTimer deadline(20000);
+        while (!deadline.hasExpired()) {
+            const pid_t tid = m_tid.load();
+            if (m_returned.load() || (tid != 0 && isSleeping(tid)))
+                return true;
+            std::this_thread::yield();
+        }
+        return false;
+    }
+    bool hasReturned() const { return m_returned.load(); }
+
+private:
+    std::atomic<pid_t> m_tid{0};
+    std::atomic<bool> m_returned{false};
+    std::thread m_thread;
+};
+
+// A producer's push with the Block policy, the way ChannelSender does it from
+// a thread that may wait: try without waiting first, then wait.
+PushResult pushMayBlock(Mailbox &box, Envelope &envelope, std::atomic<qint64> &fullSeen)
+{
+    PushResult result = box.push(envelope, false);
+    if (result == PushResult::Full) {
+        fullSeen.fetch_add(1, std::memory_order_relaxed);
+        result = box.push(envelope, true);
+    }
+    return result;
+}
+
+// Until predicate() holds, yielding; false after 20 s. For conditions that the
+// other threads are certain to reach.
+template <typename Predicate>
+bool spinUntil(Predicate predicate)
+{
+    const QDeadlineTimer deadline(20000);
+    while (!predicate()) {
+        if (deadline.hasExpired())
+            return false;
+        std::this_thread::yield();
+    }
+    return true;
+}
+
+// A consumer test double that counts wake() and lets a thread wait for it.
+class CountingConsumer final : public MailboxConsumer
+{
+public:
+    void wake() override
+    {
+        // Called with the mailbox locked: only record and signal.
+        m_wakes.fetch_add(1);
+        std::lock_guard lock(m_mutex);
+        ++m_signals;
+        m_signalled.notify_one();
+    }
+    bool drainsOnCurrentThread() const override { return false; }
+
+    int wakes() const { return m_wakes.load(); }
+    // Waits for wake() calls not yet waited for; false on timeout.
+    bool waitForWake(std::chrono::milliseconds timeout)
+    {
+        std::unique_lock lock(m_mutex);
+        if (!m_signalled.wait_for(lock, timeout, [this] { return m_signals > 0; }))
+            return false;
+        m_signals = 0;
+        return true;
+    }
+
+private:
+    std::atomic<int> m_wakes{0};
+    std::mutex m_mutex;
+    std::condition_variable m_signalled;
+    int m_signals = 0;
+};
+
+void blockManyProducersBlockingConsumer()
+{
+    constexpr int producers = 4;
+    constexpr qint64 perProducer = 50000;
+    Mailbox box(limitsOf(256, OverflowPolicy::Block));
+    Failures failures;
+    std::atomic<qint64> fullSeen{0};
+
+    for (int p = 0; p < producers; ++p)
+        box.addSender();
+    std::vector<std::thread> threads;
+    // On an early return: release producers that may be parked, then join.
+    auto joinAll = qScopeGuard([&] {
+        box.detachConsumer();
+        for (std::thread &thread : threads) {
+            if (thread.joinable())
+                thread.join();
+        }
+    });
+    for (int p = 0; p < producers; ++p) {
+        threads.emplace_back([&, p] {
+            for (qint64 i = 0; i < perProducer; ++i) {
+                Envelope envelope = messageOf(p, i);
+                if (const PushResult result = pushMayBlock(box, envelope, fullSeen); result != PushResult::Queued)
+                    failures.add("push returned " + std::to_string(int(result)));
+            }
+            box.removeSender();
+        });
+    }
+
+    OrderChecker checker(producers, perProducer, true);
+    const TakeTotals totals = takeUntilFinished(box, checker, failures);
+    if (!failures.isEmpty())
+        box.detachConsumer(); // producers may be parked for good: release them
+    for (std::thread &thread : threads)
+        thread.join();
+    joinAll.dismiss();
+
+    CHECK_NO_FAILURES(failures);
+    CHECK_EQ(checker.taken(), producers * perProducer);
+    CHECK_EQ(totals.lagged, 0);
+    CHECK_EQ(box.droppedCount(), 0);
+    CHECK_EQ(box.queuedCount(), 0);
+    CHECK(box.isFinished());
+    std::printf("INFO   : producers found the queue full %lld times\n", qlonglong(fullSeen.load()));
+}
+
+void blockTinyCapacityParksAndWakesProducers()
+{
+    constexpr int producers = 4;
+    constexpr qint64 perProducer = 20000;
+    constexpr qsizetype capacity = 4;
+    Mailbox box(limitsOf(capacity, OverflowPolicy::Block));
+    Failures failures;
+    std::atomic<qint64> fullSeen{0};
+    std::vector<std::atomic<pid_t>> tids(producers);
+
+    for (int p = 0; p < producers; ++p)
+        box.addSender();
+    std::vector<std::thread> threads;
+    // On an early return: release producers that may be parked, then join.
+    auto joinAll = qScopeGuard([&] {
+        box.detachConsumer();
+        for (std::thread &thread : threads) {
+            if (thread.joinable())
+                thread.join();
+        }
+    });
+    for (int p = 0; p < producers; ++p) {
+        threads.emplace_back([&, p] {
+            tids[p].store(currentThreadId());
+            for (qint64 i = 0; i < perProducer; ++i) {
+                Envelope envelope = messageOf(p, i);
+                if (const PushResult result = pushMayBlock(box, envelope, fullSeen); result != PushResult::Queued)
+                    failures.add("push returned " + std::to_string(int(result)));
+                if (box.queuedCount() > capacity)
+                    failures.add("more than capacity queued");
+            }
+            box.removeSender();
+        });
+    }
+
+    // Nobody takes yet: the queue fills and every producer parks on it.
+    CHECK(spinUntil([&] { return box.queuedCount() == capacity && fullSeen.load() >= producers; }));
+    CHECK(spinUntil([&] {
+        for (const auto &tid : tids) {
+            if (tid.load() == 0 || !isSleeping(tid.load()))
+                return false;
+        }
+        return true;
+    }));
+    CHECK_EQ(box.queuedCount(), capacity);
+
+    OrderChecker checker(producers, perProducer, true);
+    const TakeTotals totals = takeUntilFinished(box, checker, failures);
+    if (!failures.isEmpty())
+        box.detachConsumer(); // producers may be parked for good: release them
+    for (std::thread &thread : threads)
+        thread.join();
+    joinAll.dismiss();
+
+    CHECK_NO_FAILURES(failures);
+    CHECK_EQ(checker.taken(), producers * perProducer);
+    CHECK_EQ(totals.lagged, 0);
+    CHECK_EQ(box.droppedCount(), 0);
+    CHECK(fullSeen.load() >= producers);
+    CHECK(box.isFinished());
+    std::printf("INFO   : producers found the queue full %lld times\n", qlonglong(fullSeen.load()));
+}
+
+void dropOldestUnderContention()
+{
+    constexpr int producers = 4;
+    constexpr qint64 perProducer = 50000;
+    Mailbox box(limitsOf(16, OverflowPolicy::DropOldest));
+    Failures failures;
+    std::atomic<qint64> sent{0};
+
+    for (int p = 0; p < producers; ++p)
+        box.addSender();
+    std::vector<std::thread> threads;
+    // On an early return: release producers that may be parked, then join.
+    auto joinAll = qScopeGuard([&] {
+        box.detachConsumer();
+        for (std::thread &thread : threads) {
+            if (thread.joinable())
+                thread.join();
+        }
+    });
+    for (int p = 0; p < producers; ++p) {
+        threads.emplace_back([&, p] {
+            for (qint64 i = 0; i < perProducer; ++i) {
+                Envelope envelope = messageOf(p, i);
+                // DropOldest always makes room: the new message is queued.
+                if (const PushResult result = box.push(envelope, false); result != PushResult::Queued)
+                    failures.add("push returned " + std::to_string(int(result)));
+                sent.fetch_add(1, std::memory_order_relaxed);
+            }
+            box.removeSender();
+        });
+    }
+
+    // Let drops happen for sure before the consumer competes with them.
+    CHECK(spinUntil([&] { return box.droppedCount() > 0; }));
+    OrderChecker checker(producers, perProducer, false);
+    const TakeTotals totals = takeUntilFinished(box, checker, failures);
+    if (!failures.isEmpty())
+        box.detachConsumer(); // producers may be parked for good: release them
+    for (std::thread &thread : threads)
+        thread.join();
+    joinAll.dismiss();
+
+    CHECK_NO_FAILURES(failures);
+    CHECK_EQ(sent.load(), producers * perProducer);
+    CHECK(box.droppedCount() > 0);
+    CHECK_EQ(checker.taken() + box.droppedCount(), sent.load());
+    CHECK_EQ(totals.lagged, box.droppedCount());
+    CHECK(box.isFinished());
+    std::printf("INFO   : taken %lld, dropped %lld in %lld lagged reports\n", qlonglong(checker.taken()),
+          qlonglong(box.droppedCount()), qlonglong(totals.laggedReports));
+}
+
+// DropNewest and Reject both refuse the incoming message of a full queue; they
+// differ only in whether the refusal counts as a drop the consumer hears of.
+void refusalUnderContention(OverflowPolicy policy, PushResult refusal)
+{
+    constexpr int producers = 4;
+    constexpr qint64 perProducer = 50000;
+    Mailbox box(limitsOf(16, policy));
+    Failures failures;
+    std::atomic<qint64> refused{0};
+    std::vector<std::vector<char>> queued(producers, std::vector<char>(perProducer, 0));
+
+    for (int p = 0; p < producers; ++p)
+        box.addSender();
+    std::vector<std::thread> threads;
+    // On an early return: release producers that may be parked, then join.
+    auto joinAll = qScopeGuard([&] {
+        box.detachConsumer();
+        for (std::thread &thread : threads) {
+            if (thread.joinable())
+                thread.join();
+        }
+    });
+    for (int p = 0; p < producers; ++p) {
+        threads.emplace_back([&, p] {
+            for (qint64 i = 0; i < perProducer; ++i) {
+                Envelope envelope = messageOf(p, i);
+                const PushResult result = box.push(envelope, false);
+                if (result == PushResult::Queued) {
+                    queued[p][i] = 1;
+                } else if (result == refusal) {
+                    refused.fetch_add(1, std::memory_order_relaxed);
+                    if (valueOf(envelope) != pack(p, i))
+                        failures.add("a refused envelope was moved from");
+                } else {
+                    failures.add("push returned neither Queued nor the policy's refusal");
+                }
+            }
+            box.removeSender();
+        });
+    }
+
+    CHECK(spinUntil([&] { return refused.load() > 0; }));
+    OrderChecker checker(producers, perProducer, false);
+    const TakeTotals totals = takeUntilFinished(box, checker, failures);
+    if (!failures.isEmpty())
+        box.detachConsumer(); // producers may be parked for good: release them
+    for (std::thread &thread : threads)
+        thread.join();
+    joinAll.dismiss();
+
+    const qint64 expectedDrops = policy == OverflowPolicy::DropNewest ? refused.load() : 0;
+    CHECK_NO_FAILURES(failures);
+    CHECK(refused.load() > 0);
+    CHECK_EQ(box.droppedCount(), expectedDrops); // a rejection is not a drop
+    CHECK_EQ(totals.lagged, expectedDrops);
+    CHECK_EQ(checker.taken() + refused.load(), producers * perProducer);
+    // Exactly what push() reported Queued was taken.
+    for (int p = 0; p < producers; ++p)
+        CHECK_MSG(checker.seen(p) == queued[p], "producer " + std::to_string(p));
+    CHECK(box.isFinished());
+}
+
+void dropNewestUnderContention()
+{
+    refusalUnderContention(OverflowPolicy::DropNewest, PushResult::DroppedNewest);
+}
+
+void rejectUnderContentionLosesNothingQueued()
+{
+    refusalUnderContention(OverflowPolicy::Reject, PushResult::Full);
+}
+
+void takeTimesOut()
+{
+    Mailbox box(limitsOf(4, OverflowPolicy::Block));
+    Envelope out;
+    qint64 lagged = 0;
+
+    // No sender yet: not finished, so take() waits out its deadline.
+    CHECK_EQ(box.take(out, QDeadlineTimer(0), &lagged), TakeResult::TimedOut);
+
+    box.addSender();
+    CHECK_EQ(box.take(out, QDeadlineTimer(0), &lagged), TakeResult::TimedOut);
+
+    QElapsedTimer timer;
+    timer.start();
+    CHECK_EQ(box.take(out, QDeadlineTimer(100, Qt::PreciseTimer), &lagged), TakeResult::TimedOut);
+    CHECK_MSG(timer.elapsed() >= 100, std::to_string(timer.elapsed()) + " ms");
+    CHECK(!out.payload.isValid());
+
+    // The same on a thread of its own while another thread pushes nothing.
+    TakeResult result = TakeResult::Taken;
+    std::thread consumer([&] { result = box.take(out, QDeadlineTimer(50), nullptr); });
+    consumer.join();
+    CHECK_EQ(result, TakeResult::TimedOut);
+    CHECK(!box.isFinished());
+}
+
+void takeWakesOnPush()
+{
+    Mailbox box(limitsOf(4, OverflowPolicy::Block));
+    box.addSender();
+    Envelope out;
+    TakeResult result = TakeResult::TimedOut;
+    {
+        // A deadline far away: the push, not the deadline, must end the wait.
+        Parked consumer([&] { result = box.take(out, QDeadlineTimer(60000), nullptr); });
+        auto release = qScopeGuard([&] { box.removeSender(); }); // on an early return
+        CHECK(consumer.waitUntilParked());
+        CHECK(!consumer.hasReturned());
+        release.dismiss();
+        Envelope envelope = messageOf(0, 7);
+        CHECK_EQ(box.push(envelope, false), PushResult::Queued);
+    }
+    CHECK_EQ(result, TakeResult::Taken);
+    CHECK_EQ(valueOf(out), pack(0, 7));
+    CHECK_EQ(box.queuedCount(), 0);
+}
+
+void removeLastSenderDrainsThenFinishes()
+{
+    Mailbox box(limitsOf(8, OverflowPolicy::Block));
+    box.addSender();
+    box.addSender();
+    for (int i = 0; i < 3; ++i) {
+        Envelope envelope = messageOf(0, i);
+        CHECK_EQ(box.push(envelope, false), PushResult::Queued);
+    }
+    box.removeSender();
+    CHECK(!box.isFinished()); // one sender left
+    box.removeSender();
+    CHECK(!box.isFinished()); // messages left
+
+    // A consumer thread: the queued messages first, then Finished.
+    std::vector<qint64> taken;
+    TakeResult last = TakeResult::Taken;
+    std::thread consumer([&] {
+        Envelope out;
+        while ((last = box.take(out, QDeadlineTimer(QDeadlineTimer::Forever), nullptr)) == TakeResult::Taken)
+            taken.push_back(valueOf(out));
+    });
+    consumer.join();
+    CHECK_EQ(last, TakeResult::Finished);
+    CHECK_EQ(taken, (std::vector<qint64>{pack(0, 0), pack(0, 1), pack(0, 2)}));
+    CHECK(box.isFinished());
+}
+
+void removeLastSenderWakesBlockedTake()
+{
+    Mailbox box(limitsOf(8, OverflowPolicy::Block));
+    box.addSender();
+    box.addSender();
+
+    std::vector<qint64> taken;
+    TakeResult last = TakeResult::Taken;
+    {
+        Parked consumer([&] {
+            Envelope out;
+            while ((last = box.take(out, QDeadlineTimer(QDeadlineTimer::Forever), nullptr)) == TakeResult::Taken)
+                taken.push_back(valueOf(out));
+        });
+        int senders = 2;
+        auto release = qScopeGuard([&] { // on an early return
+            while (senders-- > 0)
+                box.removeSender();
+        });
+        CHECK(consumer.waitUntilParked());
+        CHECK(!consumer.hasReturned());
+
+        // Messages and the first leave: the consumer takes and waits again.
+        for (int i = 0; i < 3; ++i) {
+            Envelope envelope = messageOf(1, i);
+            CHECK_EQ(box.push(envelope, false), PushResult::Queued);
+        }
+        box.removeSender();
+        --senders;
+        CHECK(spinUntil([&] { return box.queuedCount() == 0; }));
+        CHECK(consumer.waitUntilParked());
+        CHECK(!consumer.hasReturned());
+
+        // The last leave wakes the blocked take() with Finished.
+        release.dismiss();
+        box.removeSender();
+    }
+    CHECK_EQ(last, TakeResult::Finished);
+    CHECK_EQ(taken, (std::vector<qint64>{pack(1, 0), pack(1, 1), pack(1, 2)}));
+    CHECK(box.isFinished());
+}
+
+void detachConsumerReleasesBlockedProducers()
+{
+    constexpr int parkedCount = 3;
+    Mailbox box(limitsOf(2, OverflowPolicy::Block));
+    CountingConsumer consumer;
+    box.attachConsumer(&consumer);
+    box.addSender();
+    for (int i = 0; i < 2; ++i) {
+        Envelope envelope = messageOf(0, i);
+        CHECK_EQ(box.push(envelope, true), PushResult::Queued);
+    }
+    Envelope probe = messageOf(0, 99);
+    CHECK_EQ(box.push(probe, false), PushResult::Full);
+
+    std::vector<Envelope> envelopes;
+    for (int p = 0; p < parkedCount; ++p)
+        envelopes.push_back(messageOf(p + 1, 0));
+    std::vector<PushResult> results(parkedCount, PushResult::Queued);
+    {
+        std::vector<std::unique_ptr<Parked>> parked;
+        for (int p = 0; p < parkedCount; ++p)
+            parked.push_back(std::make_unique<Parked>([&, p] { results[p] = box.push(envelopes[p], true); }));
+        // Runs before the threads are joined, also on an early return.
+        auto release = qScopeGuard([&] { box.detachConsumer(); });
+        for (const auto &producer : parked) {
+            CHECK(producer->waitUntilParked());
+            CHECK(!producer->hasReturned()); // the queue is full and nobody takes
+        }
+    }
+    for (int p = 0; p < parkedCount; ++p) {
+        CHECK_EQ(results[p], PushResult::Closed);
+        CHECK_EQ(valueOf(envelopes[p]), pack(p + 1, 0)); // not moved from
+    }
+    CHECK_EQ(box.queuedCount(), 0); // the queue was freed
+
+    // From now on every push fails at once, waiting or not.
+    CHECK_EQ(box.push(probe, false), PushResult::Closed);
+    CHECK_EQ(box.push(probe, true), PushResult::Closed);
+    Envelope out;
+    CHECK_EQ(box.take(out, QDeadlineTimer(0), nullptr), TakeResult::Finished);
+}
+
+// Three producers park on a full queue (two 8-byte messages fill either bound);
+// changing the limits releases them with the result the new limits give.
+void setLimitsReleasesBlockedProducers(const Limits &initial, const Limits &changed, PushResult expected,
+                                       qsizetype queuedAfter, qint64 droppedAfter)
+{
+    constexpr int parkedCount = 3;
+    Mailbox box(initial);
+    box.addSender();
+    for (int i = 0; i < 2; ++i) {
+        Envelope envelope = messageOf(0, i);
+        CHECK_EQ(box.push(envelope, true), PushResult::Queued);
+    }
+
+    std::vector<Envelope> envelopes;
+    for (int p = 0; p < parkedCount; ++p)
+        envelopes.push_back(messageOf(p + 1, 0));
+    std::vector<PushResult> results(parkedCount, PushResult::Closed);
+    {
+        std::vector<std::unique_ptr<Parked>> parked;
+        for (int p = 0; p < parkedCount; ++p)
+            parked.push_back(std::make_unique<Parked>([&, p] { results[p] = box.push(envelopes[p], true); }));
+        // On an early return, release the parked threads so they can be joined.
+        auto release = qScopeGuard([&] { box.detachConsumer(); });
+        for (const auto &producer : parked) {
+            CHECK(producer->waitUntilParked());
+            CHECK(!producer->hasReturned());
+        }
+        release.dismiss();
+        box.setLimits(changed);
+    }
+    for (int p = 0; p < parkedCount; ++p)
+        CHECK_EQ(results[p], expected);
+    CHECK_EQ(box.queuedCount(), queuedAfter);
+    CHECK_EQ(box.droppedCount(), droppedAfter);
+    CHECK_EQ(box.limits().capacity, changed.capacity);
+    CHECK_EQ(box.limits().capacityBytes, changed.capacityBytes);
+    CHECK_EQ(box.limits().policy, changed.policy);
+
+    // Whatever stayed queued leaves in push order, and the drops are reported.
+    box.removeSender();
+    std::vector<Envelope> out;
+    const Mailbox::Batch batch = box.takeBatch(out, 100);
+    CHECK_EQ(qsizetype(out.size()), queuedAfter);
+    CHECK_EQ(batch.lagged, droppedAfter);
+    CHECK(!batch.more);
+    CHECK(batch.finished);
+    std::vector<qint64> values;
+    for (const Envelope &envelope : out)
+        values.push_back(valueOf(envelope));
+    if (droppedAfter == 0 || expected != PushResult::Queued) {
+        // The first two stay; parked producers' messages follow if queued.
+        CHECK_EQ(values[0], pack(0, 0));
+        CHECK_EQ(values[1], pack(0, 1));
+    }
+    if (expected == PushResult::Queued) {
+        // The parked producers' messages, each once, in whatever order they
+        // woke; DropOldest dropped the first two and one of these.
+        std::vector<qint64> parkedValues(values.end() - (droppedAfter > 0 ? 2 : parkedCount), values.end());
+        std::sort(parkedValues.begin(), parkedValues.end());
+        CHECK(std::adjacent_find(parkedValues.begin(), parkedValues.end()) == parkedValues.end());
+        for (qint64 value : parkedValues)
+            CHECK(producerOf(value) >= 1 && producerOf(value) <= parkedCount);
+    }
+}
+
+const Limits byCount = limitsOf(2, OverflowPolicy::Block);
+const Limits byBytes = limitsOf(100, OverflowPolicy::Block, 16);
+
+void setLimitsMoreCapacityReleases()
+{
+    setLimitsReleasesBlockedProducers(byCount, limitsOf(10, OverflowPolicy::Block), PushResult::Queued, 5, 0);
+}
+void setLimitsMoreBytesReleases()
+{
+    setLimitsReleasesBlockedProducers(byBytes, limitsOf(100, OverflowPolicy::Block, 1000), PushResult::Queued, 5,
+                                      0);
+}
+void setLimitsToDropOldestReleases()
+{
+    setLimitsReleasesBlockedProducers(byCount, limitsOf(2, OverflowPolicy::DropOldest), PushResult::Queued, 2, 3);
+}
+void setLimitsToDropNewestReleases()
+{
+    setLimitsReleasesBlockedProducers(byCount, limitsOf(2, OverflowPolicy::DropNewest), PushResult::DroppedNewest,
+                                      2, 3);
+}
+void setLimitsToRejectReleases()
+{
+    setLimitsReleasesBlockedProducers(byCount, limitsOf(2, OverflowPolicy::Reject), PushResult::Full, 2, 0);
+}
+
+void byteBound()
+{
+    // qint64 payloads count 8 bytes each.
+    Mailbox box(limitsOf(100, OverflowPolicy::Reject, 16));
+    box.addSender();
+    Envelope first = messageOf(0, 0);
+    CHECK_EQ(first.bytes, qint64(sizeof(qint64)));
+    CHECK_EQ(box.push(first, false), PushResult::Queued);
+    Envelope second = messageOf(0, 1);
+    CHECK_EQ(box.push(second, false), PushResult::Queued);
+    Envelope third = messageOf(0, 2);
+    CHECK_EQ(box.push(third, false), PushResult::Full);
+    Envelope out;
+    CHECK_EQ(box.take(out, QDeadlineTimer(0), nullptr), TakeResult::Taken);
+    CHECK_EQ(box.push(third, false), PushResult::Queued);
+
+    // One message above the byte bound still enters an empty queue, and only
+    // an empty one.
+    Mailbox small(limitsOf(100, OverflowPolicy::Reject, 4));
+    small.addSender();
+    Envelope big = Envelope::rawBytes(QByteArray(1000, 'x'));
+    CHECK_EQ(small.push(big, false), PushResult::Queued);
+    Envelope tiny = Envelope::rawBytes(QByteArray(1, 'y'));
+    CHECK_EQ(small.push(tiny, false), PushResult::Full);
+    CHECK_EQ(small.take(out, QDeadlineTimer(0), nullptr), TakeResult::Taken);
+    CHECK(out.raw);
+    CHECK_EQ(out.payload.toByteArray().size(), 1000);
+    CHECK_EQ(small.push(tiny, false), PushResult::Queued);
+}
+
+void pushAfterCloseIsClosed()
+{
+    Mailbox box(limitsOf(4, OverflowPolicy::Block));
+    box.addSender();
+    box.removeSender();
+    Envelope envelope = messageOf(0, 0);
+    CHECK_EQ(box.push(envelope, true), PushResult::Closed);
+    CHECK_EQ(valueOf(envelope), pack(0, 0));
+    CHECK(box.isFinished());
+    Envelope out;
+    CHECK_EQ(box.take(out, QDeadlineTimer(QDeadlineTimer::Forever), nullptr), TakeResult::Finished);
+}
+
+void wakeOncePerBatch()
+{
+    std::vector<Envelope> out;
+    Envelope envelope;
+    Envelope taken;
+    {
+        Mailbox box(limitsOf(100, OverflowPolicy::Block));
+        CountingConsumer consumer;
+        box.addSender();
+        CHECK(!box.consumerDrainsOnCurrentThread()); // no consumer yet
+        envelope = messageOf(0, 0);
+        CHECK_EQ(box.push(envelope, false), PushResult::Queued);
+        CHECK_EQ(consumer.wakes(), 0);
+
+        // Attaching to a non-empty mailbox wakes at once.
+        box.attachConsumer(&consumer);
+        CHECK_EQ(consumer.wakes(), 1);
+        CHECK(!box.consumerDrainsOnCurrentThread());
+
+        // More pushes while the wake-up is pending: no more wake-ups.
+        for (int i = 1; i < 3; ++i) {
+            envelope = messageOf(0, i);
+            CHECK_EQ(box.push(envelope, false), PushResult::Queued);
+        }
+        CHECK_EQ(consumer.wakes(), 1);
+
+        // A batch that leaves messages keeps the wake-up pending.
+        Mailbox::Batch batch = box.takeBatch(out, 1);
+        CHECK(batch.more);
+        CHECK(!batch.finished);
+        envelope = messageOf(0, 3);
+        CHECK_EQ(box.push(envelope, false), PushResult::Queued);
+        CHECK_EQ(consumer.wakes(), 1);
+
+        // A batch that empties the queue: the next push wakes again, once.
+        batch = box.takeBatch(out, 100);
+        CHECK(!batch.more);
+        CHECK(!batch.finished);
+        CHECK_EQ(out.size(), size_t(4));
+        for (int i = 0; i < 4; ++i)
+            CHECK_EQ(valueOf(out[i]), pack(0, i));
+        CHECK_EQ(consumer.wakes(), 1);
+        for (int i = 4; i < 6; ++i) {
+            envelope = messageOf(0, i);
+            CHECK_EQ(box.push(envelope, false), PushResult::Queued);
+        }
+        CHECK_EQ(consumer.wakes(), 2);
+
+        // A take() that empties the queue leaves the wake-up in flight armed:
+        // re-arming would post one event per message to a receiver whose
+        // thread never runs them. The pending batch clears it.
+        CHECK_EQ(box.take(taken, QDeadlineTimer(0), nullptr), TakeResult::Taken);
+        CHECK_EQ(consumer.wakes(), 2);
+        CHECK_EQ(box.take(taken, QDeadlineTimer(0), nullptr), TakeResult::Taken);
+        envelope = messageOf(0, 6);
+        CHECK_EQ(box.push(envelope, false), PushResult::Queued);
+        CHECK_EQ(consumer.wakes(), 2);
+
+        // The last sender leaving while a wake-up is pending: no extra wake,
+        // and the batch that drains says finished.
+        box.removeSender();
+        CHECK_EQ(consumer.wakes(), 2);
+        out.clear();
+        batch = box.takeBatch(out, 100);
+        CHECK_EQ(out.size(), size_t(1));
+        CHECK(!batch.more);
+        CHECK(batch.finished);
+        CHECK(box.isFinished());
+    }
+    {
+        // The last sender leaving an empty mailbox wakes the consumer.
+        Mailbox box(limitsOf(100, OverflowPolicy::Block));
+        CountingConsumer consumer;
+        box.attachConsumer(&consumer);
+        box.addSender();
+        CHECK_EQ(consumer.wakes(), 0);
+        box.removeSender();
+        CHECK_EQ(consumer.wakes(), 1);
+        out.clear();
+        const Mailbox::Batch batch = box.takeBatch(out, 100);
+        CHECK(out.empty());
+        CHECK(batch.finished);
+    }
+    {
+        // Attaching to a finished mailbox wakes at once.
+        Mailbox box(limitsOf(100, OverflowPolicy::Block));
+        box.addSender();
+        box.removeSender();
+        CountingConsumer consumer;
+        box.attachConsumer(&consumer);
+        CHECK_EQ(consumer.wakes(), 1);
+        out.clear();
+        CHECK(box.takeBatch(out, 100).finished);
+    }
+}
+
+void wakeOncePerBatchUnderContention()
+{
+    constexpr int producers = 4;
+    constexpr qint64 perProducer = 50000;
+    constexpr qsizetype batchSize = 64;
+    Mailbox box(limitsOf(1024, OverflowPolicy::Block));
+    CountingConsumer consumer;
+    box.attachConsumer(&consumer);
+    Failures failures;
+    std::atomic<qint64> fullSeen{0};
+
+    for (int p = 0; p < producers; ++p)
+        box.addSender();
+    std::vector<std::thread> threads;
+    // On an early return: release producers that may be parked, then join.
+    auto joinAll = qScopeGuard([&] {
+        box.detachConsumer();
+        for (std::thread &thread : threads) {
+            if (thread.joinable())
+                thread.join();
+        }
+    });
+    for (int p = 0; p < producers; ++p) {
+        threads.emplace_back([&, p] {
+            for (qint64 i = 0; i < perProducer; ++i) {
+                Envelope envelope = messageOf(p, i);
+                if (const PushResult result = pushMayBlock(box, envelope, fullSeen); result != PushResult::Queued)
+                    failures.add("push returned " + std::to_string(int(result)));
+            }
+            box.removeSender();
+        });
+    }
+
+    // The consumer a ChannelReceiver is: sleep until woken, then drain in
+    // batches while more == true, then sleep again.
+    OrderChecker checker(producers, perProducer, true);
+    qint64 batches = 0;
+    qint64 emptyingBatches = 0;
+    bool finished = false;
+    std::vector<Envelope> out;
+    while (!finished) {
+        if (!consumer.waitForWake(20s)) {
+            failures.add("no wake-up for 20 s: a wake-up was lost");
+            break;
+        }
+        for (;;) {
+            out.clear();
+            const Mailbox::Batch batch = box.takeBatch(out, batchSize);
+            ++batches;
+            if (qsizetype(out.size()) > batchSize)
+                failures.add("a batch larger than asked for");
+            for (const Envelope &envelope : out)
+                checker.accept(valueOf(envelope), failures);
+            if (batch.lagged != 0)
+                failures.add("lagged without drops");
+            if (batch.more)
+                continue;
+            ++emptyingBatches;
+            finished = batch.finished;
+            break;
+        }
+    }
+    if (!failures.isEmpty())
+        box.detachConsumer(); // producers may be parked for good: release them
+    for (std::thread &thread : threads)
+        thread.join();
+    joinAll.dismiss();
+
+    CHECK_NO_FAILURES(failures);
+    CHECK_EQ(checker.taken(), producers * perProducer);
+    // Between two wake-ups a batch must have emptied the queue: one wake-up
+    // per batch at most, never one per message.
+    const int wakes = consumer.wakes();
+    CHECK(wakes >= 1);
+    CHECK_MSG(wakes <= emptyingBatches + 1,
+             qPrintable(QStringLiteral("%1 wakes, %2 batches of which %3 emptied the queue")
+                            .arg(wakes)
+                            .arg(batches)
+                            .arg(emptyingBatches)));
+    CHECK(wakes <= batches + 1);
+    CHECK(box.isFinished());
+    std::printf("INFO   : %d wake-ups, %lld batches (%lld emptied the queue) for %lld messages\n", wakes, qlonglong(batches),
+          qlonglong(emptyingBatches), qlonglong(checker.taken()));
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+#define TEST(name) {#name, &name}
+    const struct
+    {
+        const char *name;
+        void (*function)();
+    } tests[] = {
+        // Contention: every message accounted for, in order, under every policy.
+        TEST(blockManyProducersBlockingConsumer),
+        TEST(blockTinyCapacityParksAndWakesProducers),
+        TEST(dropOldestUnderContention),
+        TEST(dropNewestUnderContention),
+        TEST(rejectUnderContentionLosesNothingQueued),
+        // Blocking take().
+        TEST(takeTimesOut),
+        TEST(takeWakesOnPush),
+        TEST(removeLastSenderDrainsThenFinishes),
+        TEST(removeLastSenderWakesBlockedTake),
+        // Blocked producers.
+        TEST(detachConsumerReleasesBlockedProducers),
+        TEST(setLimitsMoreCapacityReleases),
+        TEST(setLimitsMoreBytesReleases),
+        TEST(setLimitsToDropOldestReleases),
+        TEST(setLimitsToDropNewestReleases),
+        TEST(setLimitsToRejectReleases),
+        // Bounds and wake-ups.
+        TEST(byteBound),
+        TEST(pushAfterCloseIsClosed),
+        TEST(wakeOncePerBatch),
+        TEST(wakeOncePerBatchUnderContention),
+    };
+#undef TEST
+
+    // Arguments, if any, name the tests to run.
+    std::setvbuf(stdout, nullptr, _IOLBF, 0);
+    std::printf("********* Start testing of tst_Mailbox *********\n");
+    int passed = 0;
+    int failed = 0;
+    QElapsedTimer total;
+    total.start();
+    for (const auto &test : tests) {
+        if (argc > 1 && std::find_if(argv + 1, argv + argc, [&](const char *arg) {
+                            return std::strcmp(arg, test.name) == 0;
+                        }) == argv + argc) {
+            continue;
+        }
+        harness::currentFailed = false;
+        QElapsedTimer timer;
+        timer.start();
+        test.function();
+        if (harness::currentFailed) {
+            ++failed;
+            std::printf("FAIL!  : tst_Mailbox::%s() (%lld ms)\n", test.name, qlonglong(timer.elapsed()));
+        } else {
+            ++passed;
+            std::printf("PASS   : tst_Mailbox::%s() (%lld ms)\n", test.name, qlonglong(timer.elapsed()));
+        }
+    }
+    std::printf("Totals: %d passed, %d failed, %lldms\n", passed, failed, qlonglong(total.elapsed()));
+    std::printf("********* Finished testing of tst_Mailbox *********\n");
+    return (failed > 0 || passed == 0) ? 1 : 0;
+}
