@@ -82,10 +82,18 @@ void ChannelReceiverPrivate::deliverBatch()
     }
     for (Envelope &envelope : batch) {
         const Envelope message = std::move(envelope);
-        if (message.raw)
+        switch (message.kind) {
+        case Envelope::Kind::Raw:
             Q_EMIT q->rawMessageReceived(message.payload.toByteArray());
-        else
+            break;
+        case Envelope::Kind::Event:
+            setErrorAndEmit(message.event, message.payload.toString());
+            break;
+        case Envelope::Kind::Typed:
+        case Envelope::Kind::Encoded: // decoded before it reaches a receiver
             Q_EMIT q->messageReceived(message.payload);
+            break;
+        }
         if (!guard)
             return;
     }

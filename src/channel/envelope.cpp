@@ -6,12 +6,22 @@ namespace Qonduit {
 
 Envelope Envelope::typed(const QVariant &message)
 {
-    return Envelope{message, payloadBytes(message), false};
+    return Envelope{message, payloadBytes(message), Kind::Typed};
 }
 
 Envelope Envelope::rawBytes(const QByteArray &data)
 {
-    return Envelope{QVariant(data), data.size(), true};
+    return Envelope{QVariant(data), data.size(), Kind::Raw};
+}
+
+Envelope Envelope::encoded(const QByteArray &data, quint8 wireFlags)
+{
+    return Envelope{QVariant(data), data.size(), Kind::Encoded, wireFlags};
+}
+
+Envelope Envelope::error(Error error, const QString &text, qint64 bytes)
+{
+    return Envelope{QVariant(text), bytes, Kind::Event, 0, error};
 }
 
 qint64 payloadBytes(const QVariant &message)

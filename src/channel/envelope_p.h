@@ -1,21 +1,34 @@
 #ifndef QONDUIT_ENVELOPE_P_H
 #define QONDUIT_ENVELOPE_P_H
 
+#include <Qonduit/qonduitnamespace.h>
+
 #include <QtCore/qbytearray.h>
 #include <QtCore/qvariant.h>
 
 namespace Qonduit {
 
-// One queued message. The payload is held as it was sent: in-process nothing
+// One queued message. In-process the payload is held as it was sent: nothing
 // is serialized, and an implicitly shared value is shared, not copied.
 struct Envelope
 {
+    enum class Kind : quint8 {
+        Typed,   // payload: the QVariant sent
+        Raw,     // payload: a QByteArray sent with sendRaw()
+        Encoded, // payload: a typed message already encoded for the wire (a QByteArray); wireFlags: its encoding
+        Event,   // payload: a QString; event: the error the receiver reports at this point of the stream
+    };
+
     QVariant payload;
     qint64 bytes = 0; // what the payload counts against capacityBytes
-    bool raw = false; // sent with sendRaw(): the payload is a QByteArray
+    Kind kind = Kind::Typed;
+    quint8 wireFlags = 0;
+    Error event = Error::NoError;
 
     static Envelope typed(const QVariant &message);
     static Envelope rawBytes(const QByteArray &data);
+    static Envelope encoded(const QByteArray &data, quint8 wireFlags);
+    static Envelope error(Error error, const QString &text, qint64 bytes = 0);
 };
 
 // The bytes a message counts against a queue's byte bound: the payload size of

@@ -67,9 +67,16 @@ void Mailbox::enqueueLocked(Envelope &envelope)
     wakeConsumerLocked();
 }
 
+void Mailbox::releaseLocked(qint64 bytes)
+{
+    m_queuedBytes -= bytes;
+    if (m_releaseObserver && bytes > 0)
+        m_releaseObserver->released(bytes);
+}
+
 void Mailbox::dropOldestLocked()
 {
-    m_queuedBytes -= m_queue.front().bytes;
+    releaseLocked(m_queue.front().bytes);
     m_queue.pop_front();
     ++m_dropped;
     ++m_droppedSinceReport;
@@ -122,6 +129,21 @@ Mailbox::PushResult Mailbox::push(Envelope &envelope, bool mayBlock, const std::
     return PushResult::Queued;
 }
 
+bool Mailbox::pushUnbounded(Envelope &envelope)
+{
+    std::lock_guard lock(m_mutex);
+    if (m_consumerGone)
+        return false;
+    enqueueLocked(envelope);
+    return true;
+}
+
+void Mailbox::setReleaseObserver(MailboxReleaseObserver *observer)
+{
+    std::lock_guard lock(m_mutex);
+    m_releaseObserver = observer;
+}
+
 bool Mailbox::consumerDrainsOnCurrentThread() const
 {
     std::lock_guard lock(m_mutex);
@@ -146,7 +168,7 @@ void Mailbox::detachConsumer()
         m_consumer = nullptr;
         m_consumerGone = true;
         discarded.swap(m_queue);
-        m_queuedBytes = 0;
+        releaseLocked(m_queuedBytes);
         m_roomAvailable.notify_all();
         m_messageAvailable.notify_all();
     }
@@ -158,8 +180,10 @@ Mailbox::Batch Mailbox::takeBatch(std::vector<Envelope> &out, qsizetype max)
     std::lock_guard lock(m_mutex);
     const auto count = std::min<qsizetype>(max, qsizetype(m_queue.size()));
     const auto end = m_queue.begin() + count;
+    qint64 bytes = 0;
     for (auto it = m_queue.begin(); it != end; ++it)
-        m_queuedBytes -= it->bytes;
+        bytes += it->bytes;
+    releaseLocked(bytes);
     std::move(m_queue.begin(), end, std::back_inserter(out));
     m_queue.erase(m_queue.begin(), end);
     notifyRoomLocked();
@@ -188,7 +212,7 @@ Mailbox::TakeResult Mailbox::take(Envelope &out, QDeadlineTimer deadline, qint64
             m_messageAvailable.wait_for(lock, deadline.remainingTimeAsDuration());
         --m_blockedConsumers;
     }
-    m_queuedBytes -= m_queue.front().bytes;
+    releaseLocked(m_queue.front().bytes);
     out = std::move(m_queue.front());
     m_queue.pop_front();
     notifyRoomLocked();

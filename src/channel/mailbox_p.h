@@ -32,6 +32,19 @@ protected:
     ~MailboxConsumer() = default;
 };
 
+// Told whenever bytes leave the queue (taken by the consumer, dropped by the
+// policy, discarded with the consumer): a connection turns that into
+// flow-control credit for its peer. Called with the mailbox locked, from the
+// thread that made the bytes leave; must only record and schedule.
+class MailboxReleaseObserver
+{
+public:
+    virtual void released(qint64 bytes) = 0;
+
+protected:
+    ~MailboxReleaseObserver() = default;
+};
+
 // The cross-thread core every channel stands on: a bounded FIFO queue shared
 // by any number of producers and one consumer.
 //
@@ -100,8 +113,14 @@ public:
     // a consumer that leaves, or senderOpen turning false (the sender was
     // closed by another thread), ends the wait with Closed.
     PushResult push(Envelope &envelope, bool mayBlock, const std::atomic<bool> *senderOpen = nullptr);
+    // Queues envelope whatever the bounds and the policy: for the one event
+    // that ends a stream, which no policy may drop. Fails only when the
+    // consumer is gone.
+    bool pushUnbounded(Envelope &envelope);
     // Whether the consumer drains on the calling thread (false without one).
     bool consumerDrainsOnCurrentThread() const;
+    // nullptr detaches; detach before the observer dies.
+    void setReleaseObserver(MailboxReleaseObserver *observer);
 
     // --- consumer side ---
     // Attaching a consumer to a non-empty or finished mailbox wakes it at once.
@@ -126,6 +145,7 @@ private:
     bool finishedLocked() const;
     void enqueueLocked(Envelope &envelope);
     void dropOldestLocked();
+    void releaseLocked(qint64 bytes);
     void wakeConsumerLocked();
     void notifyRoomLocked();
 
@@ -140,6 +160,7 @@ private:
     int m_senders = 0;
     bool m_hadSenders = false;
     MailboxConsumer *m_consumer = nullptr;
+    MailboxReleaseObserver *m_releaseObserver = nullptr;
     bool m_consumerGone = false;
     bool m_wakePending = false;
     int m_blockedProducers = 0;

@@ -855,7 +855,7 @@ void byteBound()
     Envelope tiny = Envelope::rawBytes(QByteArray(1, 'y'));
     CHECK_EQ(small.push(tiny, false), PushResult::Full);
     CHECK_EQ(small.take(out, QDeadlineTimer(0), nullptr), TakeResult::Taken);
-    CHECK(out.raw);
+    CHECK(out.kind == Envelope::Kind::Raw);
     CHECK_EQ(out.payload.toByteArray().size(), 1000);
     CHECK_EQ(small.push(tiny, false), PushResult::Queued);
 }
