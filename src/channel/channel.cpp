@@ -3,8 +3,11 @@
 #include "channel/channelfactory_p.h"
 #include "channel/channelreceiver_p.h"
 #include "channel/channelsender_p.h"
+#include "connection/channellink_p.h"
+#include "connection/connection_p.h"
 #include "transport/endpoint_p.h"
 #include "transport/inprocregistry_p.h"
+#include "transport/transportregistry_p.h"
 
 namespace Qonduit {
 
@@ -13,20 +16,32 @@ std::shared_ptr<Mailbox> ChannelFactory::makeMailbox(const ChannelOptions &optio
     return std::make_shared<Mailbox>(ChannelReceiverPrivate::limitsFrom(options));
 }
 
-std::unique_ptr<ChannelSender> ChannelFactory::makeSender(std::shared_ptr<Mailbox> mailbox, const QUrl &peer)
+void ChannelFactory::attachLink(ChannelEndpoint &end, std::shared_ptr<ChannelLink> link, bool isReceiver)
+{
+    if (!link)
+        return;
+    link->registerEndpoint(&end, isReceiver ? ChannelLink::Role::Receiver : ChannelLink::Role::Sender);
+    ChannelEndpointPrivate::get(&end)->link = std::move(link);
+}
+
+std::unique_ptr<ChannelSender> ChannelFactory::makeSender(std::shared_ptr<Mailbox> mailbox, const QUrl &peer,
+                                                          std::shared_ptr<ChannelLink> link)
 {
     auto *d = new ChannelSenderPrivate(std::move(mailbox));
     d->peerAddress = peer;
-    return std::make_unique<ChannelSender>(*d);
+    auto sender = std::make_unique<ChannelSender>(*d);
+    attachLink(*sender, std::move(link), false);
+    return sender;
 }
 
 std::unique_ptr<ChannelReceiver> ChannelFactory::makeReceiver(std::shared_ptr<Mailbox> mailbox,
                                                               const ChannelOptions &options, const QUrl &peer,
-                                                              Delivery delivery)
+                                                              Delivery delivery, std::shared_ptr<ChannelLink> link)
 {
     auto *d = new ChannelReceiverPrivate(std::move(mailbox), options);
     d->peerAddress = peer;
     auto receiver = std::make_unique<ChannelReceiver>(*d);
+    attachLink(*receiver, std::move(link), true);
     if (delivery == Delivery::Now)
         d->startDelivery();
     return receiver;
@@ -38,9 +53,11 @@ void ChannelFactory::handOut(ChannelReceiver &receiver)
 }
 
 ChannelPair ChannelFactory::makeSide(std::shared_ptr<Mailbox> outgoing, std::shared_ptr<Mailbox> incoming,
-                                     const ChannelOptions &options, const QUrl &peer, Delivery delivery)
+                                     const ChannelOptions &options, const QUrl &peer, Delivery delivery,
+                                     std::shared_ptr<ChannelLink> link)
 {
-    return {makeSender(std::move(outgoing), peer), makeReceiver(std::move(incoming), options, peer, delivery)};
+    return {makeSender(std::move(outgoing), peer, link),
+            makeReceiver(std::move(incoming), options, peer, delivery, link)};
 }
 
 ChannelPair ChannelFactory::makeFailed(const ChannelOptions &options, const QUrl &endpoint, Error error,
@@ -73,6 +90,15 @@ ChannelPair Channel::connectTo(const QUrl &url, const ChannelOptions &options)
     const Error error = Endpoint::parse(url, endpoint, errorText);
     if (error != Error::NoError)
         return ChannelFactory::makeFailed(options, url, error, errorText);
+
+    if (Transports::isSocketScheme(endpoint.scheme)) {
+        const Error unreachable = endpoint.checkConnectable(errorText);
+        if (unreachable != Error::NoError)
+            return ChannelFactory::makeFailed(options, url, unreachable, errorText);
+        auto connection = Connection::create(Connection::Role::Client, Transports::connectTo(endpoint),
+                                             Connection::Settings::from(options), endpoint.toUrl(), options);
+        return connection->openStream();
+    }
 
     ChannelPair pair;
     if (!InprocRegistry::instance().connect(endpoint.name, options, pair)) {

@@ -1,13 +1,18 @@
 #include <Qonduit/channelendpoint.h>
 
 #include "channel/channelendpoint_p.h"
+#include "connection/channellink_p.h"
 
 #include <QtCore/qpointer.h>
 #include <QtCore/qthread.h>
 
 namespace Qonduit {
 
-ChannelEndpointPrivate::~ChannelEndpointPrivate() = default;
+ChannelEndpointPrivate::~ChannelEndpointPrivate()
+{
+    if (link)
+        link->unregisterEndpoint(q_ptr);
+}
 
 void ChannelEndpointPrivate::setErrorAndEmit(Error error, const QString &text)
 {

@@ -5,7 +5,11 @@
 
 #include "global/errorstate_p.h"
 
+#include <memory>
+
 namespace Qonduit {
+
+class ChannelLink;
 
 class ChannelEndpointPrivate
 {
@@ -29,6 +33,8 @@ public:
     ErrorState errorState;
     ChannelState state = ChannelState::ConnectedState;
     QUrl peerAddress;
+    // Socket channels only: the connection behind this end.
+    std::shared_ptr<ChannelLink> link;
 };
 
 } // namespace Qonduit

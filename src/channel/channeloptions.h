@@ -20,6 +20,19 @@ struct ChannelOptions
     OverflowPolicy overflowPolicy = OverflowPolicy::Block;
     // Most messages delivered per event-loop turn before other events run.
     int deliveryBudget = 256;
+
+    // Socket channels (local:, tcp://) only; docs/protocol.md has the rules.
+    // Largest message accepted from the peer, in bytes (at least 16 KiB).
+    qint64 maxMessageSize = qint64(16) * 1024 * 1024;
+    // A peer must complete the handshake within this many milliseconds.
+    int handshakeTimeoutMs = 10000;
+    // A PING goes out after this much silence; three intervals with nothing
+    // from the peer close the connection with TimeoutError. 0 disables both.
+    int heartbeatIntervalMs = 5000;
+    // A message that has started to arrive must finish within this many
+    // milliseconds, so that a peer announcing a large message and then
+    // trickling cannot hold a connection and its buffer for ever.
+    int messageProgressTimeoutMs = 30000;
 };
 
 } // namespace Qonduit

@@ -1,6 +1,8 @@
 #include <Qonduit/channelsender.h>
 
+#include "channel/channelfactory_p.h"
 #include "channel/channelsender_p.h"
+#include "connection/channellink_p.h"
 
 #include <QtCore/qthread.h>
 
@@ -46,6 +48,14 @@ bool ChannelSenderPrivate::push(Envelope envelope)
                                 : ChannelSender::tr("The channel never connected; errorOccurred() told why."));
         return false;
     }
+    if (link) {
+        Error error = Error::NoError;
+        QString text;
+        if (!link->prepare(envelope, error, text)) {
+            setErrorAndEmit(error, text);
+            return false;
+        }
+    }
     auto result = mailbox->push(envelope, false);
     if (result == Mailbox::PushResult::Full
         && mailbox->limits().policy == OverflowPolicy::Block && mayBlockCurrentThread(*mailbox)) {
@@ -68,7 +78,9 @@ bool ChannelSenderPrivate::push(Envelope envelope)
     }
     case Mailbox::PushResult::Closed:
         setErrorAndEmit(Error::ChannelClosedError,
-                        ChannelSender::tr("The receiver is gone; nothing sent from now on will be delivered."));
+                        link ? ChannelSender::tr("The connection to %1 is closed; nothing sent from now on will be "
+                                                 "delivered.").arg(peerAddress.toString())
+                             : ChannelSender::tr("The receiver is gone; nothing sent from now on will be delivered."));
         return false;
     }
     Q_UNREACHABLE();
@@ -100,9 +112,14 @@ std::unique_ptr<ChannelSender> ChannelSender::clone(QObject *parent) const
     Q_D(const ChannelSender);
     auto *dd = new ChannelSenderPrivate(d->open ? d->mailbox : nullptr);
     dd->peerAddress = d->peerAddress;
-    // The clone's queue is already reachable; only the original ends wait
-    // for the queued connected() of a connectTo().
-    return std::make_unique<ChannelSender>(*dd, parent);
+    auto clone = std::make_unique<ChannelSender>(*dd, parent);
+    // A socket clone follows its connection's state; an in-process one is
+    // connected already (only the original ends wait for connectTo()'s
+    // queued connected()).
+    if (d->link && dd->open)
+        dd->state = d->state;
+    ChannelFactory::attachLink(*clone, d->link, false);
+    return clone;
 }
 
 void ChannelSender::close()

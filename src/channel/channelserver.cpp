@@ -2,8 +2,10 @@
 
 #include "channel/channelfactory_p.h"
 #include "channel/channelserver_p.h"
+#include "connection/connection_p.h"
 #include "transport/endpoint_p.h"
 #include "transport/inprocregistry_p.h"
+#include "transport/transportregistry_p.h"
 
 #include <QtCore/qthread.h>
 
@@ -37,6 +39,47 @@ void ChannelServerPrivate::accept(ChannelPair pair)
     QMetaObject::invokeMethod(q, &ChannelServer::newChannel, Qt::QueuedConnection);
 }
 
+void ChannelServerPrivate::adopt(StreamSocket *rawSocket)
+{
+    Q_Q(ChannelServer);
+    std::unique_ptr<StreamSocket> socket(rawSocket);
+    const QUrl peer = socket->peerAddress();
+    const ChannelOptions streamOptions = channelOptions();
+    auto connection = Connection::create(Connection::Role::Server, std::move(socket),
+                                         Connection::Settings::from(streamOptions), peer, streamOptions);
+    connection->setStreamAcceptor([this](ChannelPair pair) { accept(std::move(pair)); });
+    std::weak_ptr<Connection> weak = connection;
+    QObject::connect(connection.get(), &Connection::closed, q, [this, weak] {
+        if (auto closed = weak.lock())
+            connections.erase(closed);
+    });
+    connections.insert(std::move(connection));
+}
+
+void ChannelServerPrivate::stopListening()
+{
+    if (listener) {
+        listener->close();
+        listener.reset();
+    }
+    if (!boundName.isEmpty()) {
+        InprocRegistry::instance().unbind(boundName, this);
+        boundName.clear();
+    }
+    address.clear();
+    // Connections whose channels were handed out live on through them; the
+    // others close.
+    for (const auto &connection : connections)
+        connection->setStreamAcceptor(nullptr);
+    std::set<std::shared_ptr<Connection>> released;
+    released.swap(connections);
+    std::deque<ChannelPair> unclaimed;
+    {
+        std::lock_guard lock(mutex);
+        unclaimed.swap(pending);
+    }
+}
+
 ChannelServer::ChannelServer(QObject *parent)
     : QObject(parent)
     , d_ptr(std::make_unique<ChannelServerPrivate>())
@@ -47,8 +90,7 @@ ChannelServer::ChannelServer(QObject *parent)
 ChannelServer::~ChannelServer()
 {
     Q_D(ChannelServer);
-    if (isListening())
-        InprocRegistry::instance().unbind(d->boundName, d);
+    d->stopListening();
 }
 
 bool ChannelServer::listen(const QUrl &url)
@@ -61,10 +103,23 @@ bool ChannelServer::listen(const QUrl &url)
     }
     Endpoint endpoint;
     QString errorText;
-    const Error error = Endpoint::parse(url, endpoint, errorText);
+    Error error = Endpoint::parse(url, endpoint, errorText);
     if (error != Error::NoError) {
         d->setErrorAndEmit(error, errorText);
         return false;
+    }
+    if (Transports::isSocketScheme(endpoint.scheme)) {
+        auto listener = Transports::makeListener(endpoint);
+        if (!listener->listen(endpoint, error, errorText)) {
+            d->setErrorAndEmit(error, errorText);
+            return false;
+        }
+        connect(listener.get(), &StreamListener::incoming, this,
+                [d](StreamSocket *socket) { d->adopt(socket); });
+        d->address = listener->address();
+        d->listener = std::move(listener);
+        Q_EMIT listeningChanged();
+        return true;
     }
     // Connecting threads read the address once bind() publishes the server.
     d->address = url;
@@ -85,21 +140,14 @@ void ChannelServer::close()
     Q_D(ChannelServer);
     if (!isListening())
         return;
-    InprocRegistry::instance().unbind(d->boundName, d);
-    d->boundName.clear();
-    d->address.clear();
-    std::deque<ChannelPair> unclaimed;
-    {
-        std::lock_guard lock(d->mutex);
-        unclaimed.swap(d->pending);
-    }
+    d->stopListening();
     Q_EMIT listeningChanged();
 }
 
 bool ChannelServer::isListening() const
 {
     Q_D(const ChannelServer);
-    return !d->boundName.isEmpty();
+    return !d->boundName.isEmpty() || d->listener;
 }
 
 QUrl ChannelServer::address() const

@@ -6,9 +6,15 @@
 #include "global/errorstate_p.h"
 
 #include <deque>
+#include <memory>
 #include <mutex>
+#include <set>
 
 namespace Qonduit {
+
+class Connection;
+class StreamListener;
+class StreamSocket;
 
 class ChannelServerPrivate
 {
@@ -20,11 +26,19 @@ public:
     // Takes an accepted pair from any thread: it moves to the server's thread
     // and newChannel() follows from the server's event loop.
     void accept(ChannelPair pair);
+    // A socket listener's new client: its connection runs the handshake and
+    // turns every stream the client opens into a pending pair.
+    void adopt(StreamSocket *socket);
+    // Stops listening; with forget, also lets go of the connections that
+    // nobody else holds (they say GOODBYE).
+    void stopListening();
 
     ChannelServer *q_ptr = nullptr;
     ErrorState errorState;
     QUrl address;
-    QString boundName;
+    QString boundName; // inproc: the registered name
+    std::unique_ptr<StreamListener> listener;
+    std::set<std::shared_ptr<Connection>> connections;
 
     // Guards what connecting threads touch.
     mutable std::mutex mutex;

@@ -1,4 +1,7 @@
 #include "global/qonduitlogging_p.h"
 
 Q_LOGGING_CATEGORY(lcQonduitChannel, "qonduit.channel", QtInfoMsg)
+Q_LOGGING_CATEGORY(lcQonduitConnection, "qonduit.connection", QtInfoMsg)
 Q_LOGGING_CATEGORY(lcQonduitTransportInproc, "qonduit.transport.inproc", QtInfoMsg)
+Q_LOGGING_CATEGORY(lcQonduitTransportLocal, "qonduit.transport.local", QtInfoMsg)
+Q_LOGGING_CATEGORY(lcQonduitTransportTcp, "qonduit.transport.tcp", QtInfoMsg)

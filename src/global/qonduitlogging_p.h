@@ -6,6 +6,9 @@
 // Categories are declared once here and named qonduit.<area> so users can
 // switch an area on with QT_LOGGING_RULES="qonduit.channel.debug=true".
 Q_DECLARE_LOGGING_CATEGORY(lcQonduitChannel)
+Q_DECLARE_LOGGING_CATEGORY(lcQonduitConnection)
 Q_DECLARE_LOGGING_CATEGORY(lcQonduitTransportInproc)
+Q_DECLARE_LOGGING_CATEGORY(lcQonduitTransportLocal)
+Q_DECLARE_LOGGING_CATEGORY(lcQonduitTransportTcp)
 
 #endif // QONDUIT_QONDUITLOGGING_P_H

@@ -20,7 +20,16 @@ enum class Error {
     ConnectionRefusedError, // nobody listens on the endpoint
     ChannelClosedError,     // the other end is gone, or this end was closed
     QueueFullError,         // the channel is at capacity and the policy refuses to wait
-    TimeoutError,           // a blocking call gave up at its deadline
+    TimeoutError,           // a deadline passed: blocking receive, handshake, heartbeat
+    HostNotFoundError,      // the host name of a tcp:// endpoint did not resolve
+    PermissionDeniedError,  // the operating system refused access (socket file, port)
+    NetworkError,           // the socket failed for another reason the text gives
+    RemoteClosedError,      // the peer went away without closing the channel
+    ProtocolError,          // the peer broke the wire protocol; the connection is closed
+    VersionMismatchError,   // the peer speaks no protocol version this build speaks
+    MessageTooLargeError,   // a message is larger than the peer accepts in one frame
+    MessageDecodeError,     // one message could not be decoded (unknown type, truncated); later ones still arrive
+    MessageEncodeError,     // a message's type cannot be sent across processes (no QDataStream operators)
 };
 Q_ENUM_NS(Error)
 

@@ -1,0 +1,107 @@
+#include "connection/connectionstream_p.h"
+
+#include "connection/connection_p.h"
+
+#include <QtCore/qthread.h>
+
+namespace Qonduit {
+
+ConnectionStream::ConnectionStream(Connection &connection, quint32 streamId, std::shared_ptr<Mailbox> out,
+                                   std::shared_ptr<Mailbox> in, qint64 window)
+    : id(streamId)
+    , outgoing(std::move(out))
+    , incoming(std::move(in))
+    , sendWindow(window)
+    , m_connection(connection)
+{
+    // The connection is one of the incoming queue's senders: the receiver's
+    // closed() waits for the peer's CLOSE.
+    incoming->addSender();
+    incoming->setReleaseObserver(this);
+    outgoing->attachConsumer(this);
+}
+
+ConnectionStream::~ConnectionStream()
+{
+    endOutgoing();
+    endIncoming();
+    incoming->setReleaseObserver(nullptr);
+}
+
+void ConnectionStream::wake()
+{
+    m_connection.scheduleService(id);
+}
+
+bool ConnectionStream::drainsOnCurrentThread() const
+{
+    return m_connection.thread() == QThread::currentThread();
+}
+
+void ConnectionStream::released(qint64 bytes)
+{
+    m_released.fetch_add(bytes);
+    m_connection.scheduleService(id);
+}
+
+qint64 ConnectionStream::deliver(Envelope envelope)
+{
+    if (incomingEnded)
+        return 0;
+    if (!m_parked.empty()) {
+        m_parked.push_back(std::move(envelope));
+        return 0;
+    }
+    const qint64 bytes = envelope.bytes;
+    switch (incoming->push(envelope, false)) {
+    case Mailbox::PushResult::Queued:
+        return 0;
+    case Mailbox::PushResult::Full:
+        m_parked.push_back(std::move(envelope));
+        return 0;
+    case Mailbox::PushResult::DroppedNewest: // counted as a drop; never enters the queue
+    case Mailbox::PushResult::Closed:        // the receiver is gone
+        return bytes;
+    }
+    return 0;
+}
+
+qint64 ConnectionStream::deliverParked()
+{
+    qint64 discarded = 0;
+    while (!m_parked.empty()) {
+        Envelope &front = m_parked.front();
+        const qint64 bytes = front.bytes;
+        const auto result = incoming->push(front, false);
+        if (result == Mailbox::PushResult::Full)
+            break;
+        if (result != Mailbox::PushResult::Queued)
+            discarded += bytes;
+        m_parked.pop_front();
+    }
+    return discarded;
+}
+
+void ConnectionStream::endIncoming(Error error, const QString &text)
+{
+    if (incomingEnded)
+        return;
+    incomingEnded = true;
+    // Complete messages that waited for room still reach the receiver, before
+    // the event that ends the stream; no policy may drop that event.
+    for (Envelope &parked : m_parked)
+        incoming->pushUnbounded(parked);
+    m_parked.clear();
+    if (error != Error::NoError) {
+        Envelope event = Envelope::error(error, text);
+        incoming->pushUnbounded(event);
+    }
+    incoming->removeSender();
+}
+
+void ConnectionStream::endOutgoing()
+{
+    outgoing->detachConsumer();
+}
+
+} // namespace Qonduit

@@ -1,0 +1,183 @@
+#include "transport/localstreamsocket_p.h"
+
+#include "global/qonduitlogging_p.h"
+#include "transport/localsocketfile_p.h"
+
+#include <QtCore/qcoreapplication.h>
+
+namespace Qonduit {
+
+namespace {
+
+QString tr(const char *text)
+{
+    return QCoreApplication::translate("Qonduit::LocalStreamSocket", text);
+}
+
+} // namespace
+
+std::unique_ptr<LocalStreamSocket> LocalStreamSocket::connectTo(const Endpoint &endpoint)
+{
+    Q_ASSERT(endpoint.scheme == Endpoint::Scheme::Local);
+    std::unique_ptr<LocalStreamSocket> socket(new LocalStreamSocket(endpoint));
+    socket->connectLater();
+    return socket;
+}
+
+LocalStreamSocket::LocalStreamSocket(const Endpoint &endpoint)
+    : StreamSocket(nullptr),
+      m_endpoint(endpoint),
+      m_socket(new QLocalSocket(this))
+{
+    watch();
+}
+
+LocalStreamSocket::LocalStreamSocket(QLocalSocket *accepted, const Endpoint &endpoint)
+    : StreamSocket(nullptr),
+      m_endpoint(endpoint),
+      m_accepted(true),
+      m_socket(accepted)
+{
+    m_socket->setParent(this);
+    watch();
+}
+
+LocalStreamSocket::~LocalStreamSocket()
+{
+    silence();
+    abortDevice();
+}
+
+void LocalStreamSocket::watch()
+{
+    connect(m_socket, &QLocalSocket::connected, this, [this] {
+        qCDebug(lcQonduitTransportLocal) << "connected to" << m_endpoint.toDisplayString();
+        reportConnected();
+    });
+    connect(m_socket, &QLocalSocket::disconnected, this, [this] { reportClosed(); });
+    connect(m_socket, &QLocalSocket::errorOccurred, this, &LocalStreamSocket::onError);
+}
+
+void LocalStreamSocket::startConnecting()
+{
+    const QString path = LocalSocketFile::pathFor(m_endpoint.name);
+    if (!LocalSocketFile::fits(path)) {
+        reportFailure(Error::InvalidEndpointError,
+                      tr("Cannot connect to %1: its socket file %2 is longer than a Unix-domain socket allows.")
+                          .arg(m_endpoint.toDisplayString(), path));
+        reportClosed();
+        return;
+    }
+    m_socket->connectToServer(m_endpoint.name, QIODevice::ReadWrite);
+}
+
+void LocalStreamSocket::onError(QLocalSocket::LocalSocketError socketError)
+{
+    if (isSilenced() || phase() == Phase::Closed)
+        return;
+    const QString shown = m_endpoint.toDisplayString();
+    const QString path = LocalSocketFile::pathFor(m_endpoint.name);
+    Error error = Error::NetworkError;
+    QString text;
+    switch (socketError) {
+    case QLocalSocket::ServerNotFoundError:
+        error = Error::ConnectionRefusedError;
+        text = tr("No server listens on %1: there is no socket file %2.").arg(shown, path);
+        break;
+    case QLocalSocket::ConnectionRefusedError:
+        error = Error::ConnectionRefusedError;
+        text = tr("Connection refused by %1: nobody listens there (%2 is left over from a server that is gone).")
+                   .arg(shown, path);
+        break;
+    case QLocalSocket::PeerClosedError:
+        error = Error::RemoteClosedError;
+        text = m_accepted ? tr("A client of %1 closed the connection.").arg(shown)
+                          : tr("%1 closed the connection.").arg(shown);
+        break;
+    case QLocalSocket::SocketAccessError:
+        error = Error::PermissionDeniedError;
+        text = tr("This user may not connect to %1: %2 belongs to another user or is not writable.")
+                   .arg(shown, path);
+        break;
+    case QLocalSocket::SocketTimeoutError:
+        error = Error::TimeoutError;
+        text = tr("%1 timed out: %2").arg(shown, m_socket->errorString());
+        break;
+    default:
+        text = tr("The connection to %1 failed: %2").arg(shown, m_socket->errorString());
+        break;
+    }
+    qCDebug(lcQonduitTransportLocal) << shown << error << text;
+    if (phase() == Phase::Connecting) {
+        abortDevice();
+        reportFailure(error, text);
+        reportClosed();
+        return;
+    }
+    reportFailure(error, text);
+    closeAfterError();
+}
+
+void LocalStreamSocket::abortDevice()
+{
+    // Blocked, not disconnected: whoever connected to device() hears nothing
+    // either once the socket is aborted.
+    m_socket->blockSignals(true);
+    m_socket->abort();
+}
+
+bool LocalStreamSocket::isDeviceOpen() const
+{
+    return m_socket->state() != QLocalSocket::UnconnectedState;
+}
+
+QIODevice *LocalStreamSocket::device() const
+{
+    return m_socket;
+}
+
+QUrl LocalStreamSocket::peerAddress() const
+{
+    return m_endpoint.toUrl();
+}
+
+bool LocalStreamSocket::isConnected() const
+{
+    return phase() == Phase::Connected;
+}
+
+void LocalStreamSocket::disconnectFromPeer()
+{
+    switch (phase()) {
+    case Phase::Connecting:
+        abortDevice();
+        reportClosed();
+        break;
+    case Phase::Connected:
+        setClosing();
+        // May emit disconnected() at once; ours is queued regardless.
+        m_socket->disconnectFromServer();
+        break;
+    case Phase::Closing:
+    case Phase::Closed:
+        break;
+    }
+}
+
+void LocalStreamSocket::abort()
+{
+    silence();
+    abortDevice();
+}
+
+void LocalStreamSocket::setReadBufferSize(qint64 bytes)
+{
+    m_socket->setReadBufferSize(bytes);
+}
+
+qintptr LocalStreamSocket::socketDescriptor() const
+{
+    return m_socket->socketDescriptor();
+}
+
+} // namespace Qonduit

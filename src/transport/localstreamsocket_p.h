@@ -1,0 +1,51 @@
+#ifndef QONDUIT_LOCALSTREAMSOCKET_P_H
+#define QONDUIT_LOCALSTREAMSOCKET_P_H
+
+#include "transport/endpoint_p.h"
+#include "transport/streamsocket_p.h"
+
+#include <QtNetwork/qlocalsocket.h>
+
+#include <memory>
+
+namespace Qonduit {
+
+// A local: stream: a QLocalSocket on a Unix-domain socket file.
+class LocalStreamSocket final : public StreamSocket
+{
+    Q_OBJECT
+
+public:
+    // Starts connecting to endpoint (a local: endpoint) from the event loop.
+    static std::unique_ptr<LocalStreamSocket> connectTo(const Endpoint &endpoint);
+    // Takes over a socket a server accepted on endpoint.
+    LocalStreamSocket(QLocalSocket *accepted, const Endpoint &endpoint);
+    ~LocalStreamSocket() override;
+
+    QIODevice *device() const override;
+    QUrl peerAddress() const override;
+    bool isConnected() const override;
+    void disconnectFromPeer() override;
+    void abort() override;
+    void setReadBufferSize(qint64 bytes) override;
+
+    // The descriptor, for the peer-credentials check (SO_PEERCRED) and for
+    // passing descriptors; -1 when closed.
+    qintptr socketDescriptor() const;
+
+private:
+    explicit LocalStreamSocket(const Endpoint &endpoint);
+    void watch();
+    void onError(QLocalSocket::LocalSocketError socketError);
+    void startConnecting() override;
+    void abortDevice() override;
+    bool isDeviceOpen() const override;
+
+    Endpoint m_endpoint;
+    bool m_accepted = false;
+    QLocalSocket *m_socket = nullptr; // child
+};
+
+} // namespace Qonduit
+
+#endif // QONDUIT_LOCALSTREAMSOCKET_P_H

@@ -1,0 +1,134 @@
+#ifndef QONDUIT_STREAMSOCKET_P_H
+#define QONDUIT_STREAMSOCKET_P_H
+
+#include <Qonduit/qonduitnamespace.h>
+
+#include <QtCore/qelapsedtimer.h>
+#include <QtCore/qobject.h>
+#include <QtCore/qtimer.h>
+#include <QtCore/qurl.h>
+
+#include <chrono>
+
+QT_BEGIN_NAMESPACE
+class QIODevice;
+QT_END_NAMESPACE
+
+namespace Qonduit {
+
+// One byte stream of a socket transport (local:, tcp://), connected or
+// connecting. Made by Transports::connectTo() or handed out, already
+// connected, by StreamListener::incoming(). Lives in one thread and is used
+// only there.
+//
+// Life: Connecting -> Connected -> closed, or Connecting -> closed.
+//   - connected() once, when a connect attempt succeeds; never for a socket
+//     from a listener (it is connected from the start).
+//   - failed(error, text) at most once, when a connect attempt fails or the
+//     connection breaks; the text names the endpoint and says what to do.
+//     RemoteClosedError means the peer closed or reset the stream: the
+//     transport cannot tell an orderly close from a crash, the protocol above
+//     (GOODBYE) can.
+//   - disconnected() exactly once when the socket is over for any reason,
+//     after failed() when there was one, and also after a failed connect
+//     attempt: it is the one "clean up now" signal. Not emitted after abort()
+//     or destruction.
+//   - failed() and disconnected() are always delivered from the event loop,
+//     never from inside a call on this object, so a slot may delete the
+//     socket (delete, deleteLater or unique_ptr reset all work). connected()
+//     too comes from the event loop, never from inside connectTo().
+//   - Nothing is emitted after abort() or after destruction, by this object
+//     or by device().
+//
+// Bytes: read and write device(); its readyRead() and bytesWritten() are the
+// data signals. A readyRead() carries any number of bytes: the framing above
+// must not assume one read is one frame. Bytes already received stay readable
+// in device() after disconnected() (Qt keeps the read buffer).
+class StreamSocket : public QObject
+{
+    Q_OBJECT
+
+public:
+    static constexpr std::chrono::milliseconds defaultConnectTimeout{10000};
+
+    ~StreamSocket() override;
+
+    virtual QIODevice *device() const = 0;
+    // tcp: the endpoint as dialled (tcp://example.com:7000) on a connecting
+    //      socket; the peer's address (tcp://127.0.0.1:53122, tcp://[::1]:53122)
+    //      on one from a listener. IPv4 peers of a dual-stack server show as
+    //      IPv4, not as ::ffff:a.b.c.d.
+    // local: local:NAME of the server on both sides (a Unix-domain client has
+    //      no name of its own).
+    virtual QUrl peerAddress() const = 0;
+    // True between connected() (or the hand-out by a listener) and the first
+    // of disconnectFromPeer(), abort() or the end of the connection.
+    virtual bool isConnected() const = 0;
+    // Writes what is queued, then closes; disconnected() follows. While still
+    // connecting it gives the attempt up: disconnected() follows, no failed().
+    // A peer that never reads keeps the socket closing: abort() ends that.
+    virtual void disconnectFromPeer() = 0;
+    // Closes now and drops queued bytes; no signal follows.
+    virtual void abort() = 0;
+    // Bytes device() buffers before it stops reading from the socket (0 =
+    // unlimited, the default): the kernel's window then slows the peer down.
+    virtual void setReadBufferSize(qint64 bytes) = 0;
+
+    // A connect attempt that neither succeeds nor fails within this time fails
+    // with TimeoutError. Counted from connectTo(); setting it while connecting
+    // moves the deadline. Default defaultConnectTimeout; 0 or less: no
+    // deadline of ours (the system's own, minutes for TCP, still applies).
+    void setConnectTimeout(std::chrono::milliseconds timeout);
+    std::chrono::milliseconds connectTimeout() const;
+
+Q_SIGNALS:
+    void connected();
+    void disconnected();
+    void failed(Qonduit::Error error, const QString &text);
+
+protected:
+    enum class Phase { Connecting, Connected, Closing, Closed };
+
+    explicit StreamSocket(QObject *parent);
+
+    Phase phase() const { return m_phase; }
+    // For a connecting socket: runs startConnecting() from the event loop and
+    // starts the connect deadline.
+    void connectLater();
+    // The connect attempt succeeded: emits connected() now.
+    void reportConnected();
+    // Queues failed(); later calls and calls after reportClosed() are ignored.
+    void reportFailure(Error error, const QString &text);
+    // Queues disconnected() once; the socket is Closed.
+    void reportClosed();
+    // Queues a check that the device closed after an error; closes it if not,
+    // so that disconnected() always follows failed().
+    void closeAfterError();
+    // abort(): nothing is emitted any more.
+    void silence();
+    bool isSilenced() const { return m_silenced; }
+    // disconnectFromPeer(): Closing while the device flushes.
+    void setClosing() { m_phase = Phase::Closing; }
+
+    // Starts the device's connect; called once, from the event loop.
+    virtual void startConnecting() = 0;
+    // Closes the device at once without a signal reaching this object.
+    virtual void abortDevice() = 0;
+    // Whether the device is still open (connecting, connected or closing).
+    virtual bool isDeviceOpen() const = 0;
+
+private:
+    void startConnectTimer();
+    void onConnectDeadline();
+
+    Phase m_phase = Phase::Connected;
+    bool m_silenced = false;
+    bool m_failureReported = false;
+    std::chrono::milliseconds m_connectTimeout = defaultConnectTimeout;
+    QElapsedTimer m_connectClock;
+    QTimer m_connectTimer;
+};
+
+} // namespace Qonduit
+
+#endif // QONDUIT_STREAMSOCKET_P_H

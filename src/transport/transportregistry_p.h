@@ -1,0 +1,36 @@
+#ifndef QONDUIT_TRANSPORTREGISTRY_P_H
+#define QONDUIT_TRANSPORTREGISTRY_P_H
+
+#include "transport/endpoint_p.h"
+#include "transport/streamlistener_p.h"
+#include "transport/streamsocket_p.h"
+
+#include <memory>
+
+namespace Qonduit {
+
+// The one table from scheme to socket transport: local: (Unix-domain
+// sockets) and tcp://. inproc: stays apart (InprocRegistry): it has no
+// sockets and hands mailboxes over directly. A new transport (tls://) is one
+// more row in transportregistry.cpp.
+namespace Transports {
+
+// Whether the scheme is served by a socket transport of this table.
+bool isSocketScheme(Endpoint::Scheme scheme);
+
+// Starts connecting to a parsed endpoint and returns at once, before any
+// signal; connected() or failed() + disconnected() follow from the event
+// loop of the calling thread (host names resolve asynchronously, never in
+// this call). A tcp:// port 0 fails there with InvalidEndpointError
+// (Endpoint::checkConnectable() says so up front). nullptr when the scheme
+// is not a socket scheme.
+std::unique_ptr<StreamSocket> connectTo(const Endpoint &endpoint);
+
+// A listener for the endpoint's scheme, not yet listening: call listen().
+// nullptr when the scheme is not a socket scheme.
+std::unique_ptr<StreamListener> makeListener(const Endpoint &endpoint);
+
+} // namespace Transports
+} // namespace Qonduit
+
+#endif // QONDUIT_TRANSPORTREGISTRY_P_H
