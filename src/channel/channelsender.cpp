@@ -113,12 +113,11 @@ std::unique_ptr<ChannelSender> ChannelSender::clone(QObject *parent) const
     auto *dd = new ChannelSenderPrivate(d->open ? d->mailbox : nullptr);
     dd->peerAddress = d->peerAddress;
     auto clone = std::make_unique<ChannelSender>(*dd, parent);
-    // A socket clone follows its connection's state; an in-process one is
-    // connected already (only the original ends wait for connectTo()'s
-    // queued connected()).
-    if (d->link && dd->open)
-        dd->state = d->state;
-    ChannelFactory::attachLink(*clone, d->link, false);
+    // An in-process clone is connected at once (only the original ends wait
+    // for connectTo()'s queued connected()); a socket clone takes its
+    // connection's state.
+    if (dd->open)
+        ChannelFactory::attachLink(*clone, d->link, false);
     return clone;
 }
 

@@ -4,6 +4,7 @@
 #include <Qonduit/channelendpoint.h>
 
 #include <QtCore/qbytearray.h>
+#include <QtCore/qstringbuilder.h>
 #include <QtCore/qvariant.h>
 
 #include <type_traits>
@@ -11,6 +12,20 @@
 namespace Qonduit {
 
 class ChannelSenderPrivate;
+
+namespace Detail {
+// What a + b gives with QT_USE_QSTRINGBUILDER: sent as the string it builds.
+template <typename T>
+struct BuiltType
+{
+    using type = void;
+};
+template <typename A, typename B>
+struct BuiltType<QStringBuilder<A, B>>
+{
+    using type = std::conditional_t<std::is_convertible_v<QStringBuilder<A, B>, QString>, QString, QByteArray>;
+};
+} // namespace Detail
 
 // The sending end of a channel. send() and sendRaw() may be called from any
 // thread at once; messages from one sender arrive in the order sent. Clone a
@@ -35,8 +50,11 @@ public:
     template <typename T>
     bool send(const T &value)
     {
+        using Built = typename Detail::BuiltType<T>::type;
         if constexpr (std::is_array_v<T> && std::is_same_v<std::remove_cv_t<std::remove_extent_t<T>>, char>)
             return send(QVariant(QString::fromUtf8(value))); // a string literal travels as a QString
+        else if constexpr (!std::is_void_v<Built>)
+            return send(QVariant::fromValue(Built(value))); // a + b travels as the string it builds
         else
             return send(QVariant::fromValue(value));
     }

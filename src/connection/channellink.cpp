@@ -1,5 +1,7 @@
 #include "connection/channellink_p.h"
 
+#include "connection/connection_p.h"
+
 #include "channel/channelendpoint_p.h"
 #include "wire/messagecodec_p.h"
 
@@ -9,18 +11,20 @@
 
 namespace Qonduit {
 
-ChannelLink::ChannelLink(std::shared_ptr<Connection> connection, quint32 maxFramePayload)
+ChannelLink::ChannelLink(std::shared_ptr<Connection> connection, quint32 maxFramePayload, ChannelState state)
     : m_connection(std::move(connection))
     , m_peerMaxFrame(maxFramePayload)
+    , m_state(state)
 {
 }
 
 ChannelLink::~ChannelLink() = default;
 
-void ChannelLink::registerEndpoint(ChannelEndpoint *endpoint, Role role)
+ChannelState ChannelLink::registerEndpoint(ChannelEndpoint *endpoint, Role role)
 {
     std::lock_guard lock(m_mutex);
     m_endpoints.append({endpoint, role});
+    return m_state;
 }
 
 void ChannelLink::unregisterEndpoint(ChannelEndpoint *endpoint)
@@ -32,6 +36,8 @@ void ChannelLink::unregisterEndpoint(ChannelEndpoint *endpoint)
 template <typename Call>
 void ChannelLink::post(Role role, Call call)
 {
+    // Registration and posting share the lock: an end registered after a
+    // post was made reads the new state instead.
     std::lock_guard lock(m_mutex);
     for (const Registered &r : std::as_const(m_endpoints)) {
         if (r.role != role)
@@ -45,6 +51,10 @@ void ChannelLink::post(Role role, Call call)
 
 void ChannelLink::notifyConnected()
 {
+    {
+        std::lock_guard lock(m_mutex);
+        m_state = ChannelState::ConnectedState;
+    }
     const auto connect = [](ChannelEndpointPrivate &d) {
         if (d.state == ChannelState::ConnectingState)
             d.setState(ChannelState::ConnectedState);
@@ -55,6 +65,10 @@ void ChannelLink::notifyConnected()
 
 void ChannelLink::notifyDisconnected(Error error, const QString &text)
 {
+    {
+        std::lock_guard lock(m_mutex);
+        m_state = ChannelState::UnconnectedState;
+    }
     post(Role::Sender, [error, text](ChannelEndpointPrivate &d) {
         if (d.state == ChannelState::UnconnectedState)
             return;
@@ -80,14 +94,12 @@ bool ChannelLink::prepare(Envelope &envelope, Error &error, QString &text) const
             bytes = Wire::encodeCbor(QCborValue::fromVariant(envelope.payload));
             encoding = Wire::Encoding::Cbor;
         } else {
-            bytes = Wire::encodeDataStream(envelope.payload);
+            bytes = Wire::encodeDataStream(envelope.payload, &text);
         }
         if (bytes.isNull()) {
             error = Error::MessageEncodeError;
-            text = QCoreApplication::translate("Qonduit::ChannelSender",
-                                               "A %1 cannot travel to another process: register QDataStream "
-                                               "operators for it (they are found by the type's name).")
-                       .arg(QString::fromLatin1(type.name()));
+            text = QCoreApplication::translate("Qonduit::ChannelSender", "This message cannot travel to %1: %2")
+                       .arg(m_connection->peerAddress().toString(), text);
             return false;
         }
         envelope = Envelope::encoded(bytes, quint8(encoding));

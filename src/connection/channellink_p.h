@@ -28,12 +28,14 @@ class Connection;
 class ChannelLink
 {
 public:
-    ChannelLink(std::shared_ptr<Connection> connection, quint32 maxFramePayload);
+    ChannelLink(std::shared_ptr<Connection> connection, quint32 maxFramePayload, ChannelState state);
     ~ChannelLink();
     Q_DISABLE_COPY_MOVE(ChannelLink)
 
     enum class Role { Sender, Receiver };
-    void registerEndpoint(ChannelEndpoint *endpoint, Role role);
+    // Returns the state the endpoint starts in: an end made (or cloned) after
+    // the connection came up is connected at once.
+    ChannelState registerEndpoint(ChannelEndpoint *endpoint, Role role);
     void unregisterEndpoint(ChannelEndpoint *endpoint);
 
     // The connection is up: every endpoint becomes ConnectedState.
@@ -64,6 +66,7 @@ private:
     std::atomic<quint32> m_peerMaxFrame;
     std::mutex m_mutex;
     QList<Registered> m_endpoints;
+    ChannelState m_state;
 };
 
 } // namespace Qonduit

@@ -64,7 +64,9 @@ Error errorFromWire(Wire::WireError code)
 Connection::Settings Connection::Settings::from(const ChannelOptions &options)
 {
     Settings settings;
-    settings.window = quint32(std::clamp<qint64>(options.capacityBytes, 1, maxWindow));
+    // The receiving queue bounds the window, and the window bounds what one
+    // stream may park here when the receiver is slow.
+    settings.window = quint32(std::clamp<qint64>(options.capacityBytes, 1, Wire::defaultMaxWindow));
     settings.maxFrame = quint32(std::clamp<qint64>(options.maxMessageSize, Wire::minimumMaxFrame, maxWindow));
     settings.handshakeTimeoutMs = std::max(1, options.handshakeTimeoutMs);
     settings.heartbeatIntervalMs = std::max(0, options.heartbeatIntervalMs);
@@ -141,13 +143,9 @@ ChannelPair Connection::openStream()
     const quint32 id = m_nextOwnStream;
     m_nextOwnStream += 2;
     ConnectionStream &stream = addStream(id, m_streamOptions, pair);
-    for (ChannelEndpoint *end : std::initializer_list<ChannelEndpoint *>{pair.sender.get(), pair.receiver.get()})
-        ChannelEndpointPrivate::get(end)->state = ChannelState::ConnectingState;
     if (m_state == State::Connected) {
         Wire::appendFrame(m_writeBuffer, Wire::FrameType::Open, 0, id, {});
         stream.sendWindow = m_peerWindow;
-        if (auto link = stream.link.lock())
-            link->notifyConnected();
         flush();
     } else if (m_state == State::Closed) {
         stream.endIncoming(Error::ChannelClosedError, tr("The connection to %1 is closed.").arg(m_peerAddress.toString()));
@@ -166,8 +164,9 @@ ConnectionStream &Connection::addStream(quint32 id, const ChannelOptions &option
     auto outgoing = ChannelFactory::makeMailbox(options);
     auto incoming = ChannelFactory::makeMailbox(options);
     // Until WELCOME says otherwise, assume the peer takes the default frame.
-    auto link = std::make_shared<ChannelLink>(shared_from_this(),
-                                              m_state == State::Connected ? m_peerMaxFrame : Wire::defaultMaxFrame);
+    const bool connected = m_state == State::Connected;
+    auto link = std::make_shared<ChannelLink>(shared_from_this(), connected ? m_peerMaxFrame : Wire::defaultMaxFrame,
+                                              connected ? ChannelState::ConnectedState : ChannelState::ConnectingState);
     const auto delivery = m_role == Role::Server ? ChannelFactory::Delivery::WhenHandedOut
                                                  : ChannelFactory::Delivery::Now;
     pair = ChannelFactory::makeSide(outgoing, incoming, options, m_peerAddress, delivery, link);
@@ -284,6 +283,7 @@ void Connection::onSocketConnected()
     hello.window = m_settings.window;
     hello.heartbeatMs = quint32(m_settings.heartbeatIntervalMs);
     m_writeBuffer.append(Wire::preface());
+    m_prefaceSent = true;
     Wire::appendFrame(m_writeBuffer, Wire::FrameType::Hello, 0, 0, Wire::encodeHello(hello, Wire::FrameType::Hello));
     flush();
 }
@@ -301,7 +301,9 @@ void Connection::onSocketDisconnected()
     onReadyRead();
     if (m_state == State::Closed)
         return;
-    if (m_peerSaidGoodbye || m_state == State::Closing)
+    // With no stream open, nothing was cut short: a client that closed its
+    // channels and exited before its GOODBYE left the socket.
+    if (m_peerSaidGoodbye || m_state == State::Closing || m_streams.empty())
         closeWithError(Error::NoError, {});
     else
         closeWithError(Error::RemoteClosedError,
@@ -379,7 +381,10 @@ void Connection::handleFrame(Wire::Frame &frame)
     case FrameType::Credit:
         return handleCredit(frame);
     case FrameType::Ping:
-        Wire::appendFrame(m_writeBuffer, FrameType::Pong, 0, 0, frame.payload);
+        // A peer that floods PINGs and reads nothing must not fill our memory
+        // with PONGs; one that reads nothing needs no proof of life either.
+        if (!backlogged())
+            Wire::appendFrame(m_writeBuffer, FrameType::Pong, 0, 0, frame.payload);
         return;
     case FrameType::Pong:
         return;
@@ -401,6 +406,7 @@ void Connection::handleHello(const Wire::Frame &frame)
         for (quint32 version : std::as_const(hello.versions))
             offered.append(QString::number(version));
         m_writeBuffer.append(Wire::preface());
+        m_prefaceSent = true;
         const QString reason = tr("The client speaks protocol versions %1; this server speaks %2.")
                                    .arg(offered.join(u", "))
                                    .arg(protocolVersion);
@@ -416,6 +422,7 @@ void Connection::handleHello(const Wire::Frame &frame)
     welcome.window = m_settings.window;
     welcome.heartbeatMs = quint32(m_settings.heartbeatIntervalMs);
     m_writeBuffer.append(Wire::preface());
+    m_prefaceSent = true;
     Wire::appendFrame(m_writeBuffer, Wire::FrameType::Welcome, 0, 0,
                       Wire::encodeHello(welcome, Wire::FrameType::Welcome));
     becomeConnected();
@@ -497,7 +504,7 @@ void Connection::handleMessage(Wire::Frame &frame)
     if (stream->receiveBudget <= 0)
         return failProtocol(Wire::WireError::FlowControlError,
                             tr("The peer sent on stream %1 beyond the credit it was given.").arg(frame.stream));
-    const qint64 bytes = frame.payload.size();
+    const qint64 bytes = frame.payload.size() + Wire::windowChargePerMessage;
     stream->receiveBudget -= bytes;
     Envelope envelope;
     if (frame.type == Wire::FrameType::Raw) {
@@ -647,6 +654,14 @@ Connection::Progress Connection::writeStream(ConnectionStream &stream)
             if (stream.outgoingFinished)
                 return Progress::Done;
             const Mailbox::Batch batch = stream.outgoing->takeBatch(stream.pendingOut, messagesPerStreamPerPass);
+            if (batch.lagged > 0) {
+                if (auto link = stream.link.lock())
+                    link->notifySendersError(Error::QueueFullError,
+                                             tr("%1 messages were dropped from the send queue to %2 by the overflow "
+                                                "policy: the peer reads slower than they are sent.")
+                                                 .arg(batch.lagged)
+                                                 .arg(m_peerAddress.toString()));
+            }
             if (stream.pendingOut.empty()) {
                 if (batch.finished) {
                     Wire::appendFrame(m_writeBuffer, Wire::FrameType::Close, 0, stream.id, {});
@@ -693,7 +708,7 @@ void Connection::appendMessage(ConnectionStream &stream, const Envelope &envelop
     }
     const auto type = prepared.kind == Envelope::Kind::Raw ? Wire::FrameType::Raw : Wire::FrameType::Data;
     const quint8 flags = type == Wire::FrameType::Data ? prepared.wireFlags : 0;
-    stream.sendWindow -= payload.size();
+    stream.sendWindow -= payload.size() + Wire::windowChargePerMessage;
     if (payload.size() < directWriteThreshold) {
         Wire::appendFrame(m_writeBuffer, type, flags, stream.id, payload);
         return;
@@ -768,8 +783,13 @@ void Connection::closeWithError(Error error, const QString &text, Wire::WireErro
     m_progressTimer.stop();
     if (error != Error::NoError)
         qCInfo(lcQonduitConnection).noquote() << text;
-    if (sendCode != Wire::WireError::None && wasOpen)
+    // A peer that proved it speaks the protocol hears why; it reads our
+    // preface first (a server sends it only with its answer to HELLO).
+    if (sendCode != Wire::WireError::None && wasOpen && m_decoder.prefaceSeen()) {
+        if (!std::exchange(m_prefaceSent, true))
+            m_writeBuffer.append(Wire::preface());
         Wire::appendFrame(m_writeBuffer, Wire::FrameType::Error, 0, 0, Wire::encodeError(sendCode, text));
+    }
     if (!m_writeBuffer.isEmpty() && wasOpen) {
         flush();
         m_socket->disconnectFromPeer();

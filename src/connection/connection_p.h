@@ -147,6 +147,7 @@ private:
     QElapsedTimer m_lastReceived;
     QElapsedTimer m_lastSent;
     bool m_peerSaidGoodbye = false;
+    bool m_prefaceSent = false;
     bool m_socketDone = false; // closed, aborted or failed: nothing left to flush
     bool m_ownersGone = false;
 };

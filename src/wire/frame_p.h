@@ -18,6 +18,12 @@ inline constexpr quint32 minimumMaxFrame = 16 * 1024;
 inline constexpr quint32 defaultMaxFrame = 16 * 1024 * 1024;
 inline constexpr qsizetype maxHandshakePayload = 4096;
 inline constexpr qsizetype maxErrorText = 1024;
+// What one DATA or RAW frame costs against a stream's window besides its
+// payload (docs/protocol.md section 6): without it, empty messages would be
+// free to send and not free to hold.
+inline constexpr qint64 windowChargePerMessage = 64;
+// The largest window a peer announces unless its queue is smaller.
+inline constexpr qint64 defaultMaxWindow = 4 * 1024 * 1024;
 
 QByteArrayView preface();
 
@@ -118,9 +124,9 @@ private:
 // here. Payload contents (CBOR, UTF-8, CREDIT of 0) are checked by the
 // decoders in messagecodec_p.h; the connection checks state.
 //
-// A source that runs dry is not an error: next() returns NeedMore and the
-// caller decides (a peer that closes mid-frame is the connection's
-// RemoteClosedError, never a delivered partial frame).
+// A source that runs dry is not an error: next() returns NeedMore, and what
+// a close in mid-frame means is the caller's to decide; a partial frame is
+// never returned.
 class FrameDecoder
 {
 public:
@@ -144,8 +150,8 @@ public:
     // Bytes of the frame in progress held so far (header and payload).
     qsizetype partialBytes() const;
     // Memory reserved for the payload in progress: the whole payload at once
-    // up to eagerPayloadLimit, beyond that at most twice what has arrived
-    // (and never less than eagerPayloadLimit or more than the announced length).
+    // up to eagerPayloadLimit; beyond that at most max(eagerPayloadLimit,
+    // twice what has arrived), never more than the announced length.
     qsizetype allocatedBytes() const;
 
     // Payloads up to this size are allocated whole when their header arrives.

@@ -411,8 +411,188 @@ bool checkEncodable(const QVariant &value, int depth, QString &errorText)
     }
 }
 
+// The commonest messages, one plain value, in Qt_6_0's format written and
+// read here directly: a QDataStream needs a QBuffer (a heap-allocated
+// QIODevicePrivate) per message, which costs more than the rest. Byte for
+// byte what Qt writes and reads (tst_messagecodec compares with Qt's own
+// reader and writer, and so does the fuzzer). Values whose QVariant is
+// flagged null, and anything else, take Qt's path.
+constexpr qsizetype variantHeader = 5; // quint32 type id, qint8 null flag
+
+bool isFastType(int id)
+{
+    switch (id) {
+    case QMetaType::Bool:
+    case QMetaType::Int:
+    case QMetaType::UInt:
+    case QMetaType::LongLong:
+    case QMetaType::ULongLong:
+    case QMetaType::Double:
+    case QMetaType::QString:
+    case QMetaType::QByteArray:
+        return true;
+    default:
+        return false;
+    }
+}
+
+template <typename T>
+void putValue(QByteArray &out, int id, T value)
+{
+    out.resize(variantHeader + qsizetype(sizeof(T)));
+    qToBigEndian<quint32>(quint32(id), out.data());
+    out[4] = 0;
+    qToBigEndian<T>(value, out.data() + variantHeader);
+}
+
+// False when the value needs Qt's path after all.
+bool encodeFast(const QVariant &message, QByteArray &out)
+{
+    const int id = message.metaType().id();
+    if (!isFastType(id) || message.isNull())
+        return false;
+    const void *data = message.constData();
+    switch (id) {
+    case QMetaType::Bool:
+        putValue<qint8>(out, id, *static_cast<const bool *>(data) ? 1 : 0);
+        return true;
+    case QMetaType::Int:
+        putValue<qint32>(out, id, *static_cast<const int *>(data));
+        return true;
+    case QMetaType::UInt:
+        putValue<quint32>(out, id, *static_cast<const uint *>(data));
+        return true;
+    case QMetaType::LongLong:
+        putValue<qint64>(out, id, *static_cast<const qlonglong *>(data));
+        return true;
+    case QMetaType::ULongLong:
+        putValue<quint64>(out, id, *static_cast<const qulonglong *>(data));
+        return true;
+    case QMetaType::Double: {
+        quint64 bits;
+        std::memcpy(&bits, data, sizeof bits);
+        putValue<quint64>(out, id, bits);
+        return true;
+    }
+    case QMetaType::QByteArray: {
+        const QByteArray &bytes = *static_cast<const QByteArray *>(data);
+        if (bytes.size() >= 0x7fffffff)
+            return false;
+        out.resize(variantHeader + 4 + bytes.size());
+        qToBigEndian<quint32>(quint32(id), out.data());
+        out[4] = 0;
+        qToBigEndian<quint32>(bytes.isNull() ? 0xffffffffu : quint32(bytes.size()), out.data() + variantHeader);
+        if (!bytes.isEmpty())
+            std::memcpy(out.data() + variantHeader + 4, bytes.constData(), size_t(bytes.size()));
+        return true;
+    }
+    case QMetaType::QString: {
+        const QString &text = *static_cast<const QString *>(data);
+        if (text.size() >= 0x3fffffff)
+            return false;
+        out.resize(variantHeader + 4 + 2 * text.size());
+        qToBigEndian<quint32>(quint32(id), out.data());
+        out[4] = 0;
+        qToBigEndian<quint32>(text.isNull() ? 0xffffffffu : quint32(2 * text.size()), out.data() + variantHeader);
+        // constData(), not utf16(): utf16() reallocates a null or raw
+        // string in place, changing (and racing on) the caller's message.
+        qToBigEndian<quint16>(text.constData(), text.size(), out.data() + variantHeader + 4);
+        return true;
+    }
+    default:
+        return false;
+    }
+}
+
+// 1: decoded; 0: not a fast case, take Qt's path; -1: refused (errorText set).
+int decodeFast(QByteArrayView payload, QVariant &message, QString &errorText)
+{
+    if (payload.size() < variantHeader)
+        return 0;
+    const int id = int(qFromBigEndian<quint32>(payload.data()));
+    if (!isFastType(id) || payload[4] != 0)
+        return 0;
+    const char *body = payload.data() + variantHeader;
+    const qsizetype size = payload.size() - variantHeader;
+    const auto fixed = [&](qsizetype width) {
+        if (size == width)
+            return true;
+        errorText = size < width ? tr("The QDataStream message is truncated or corrupt.")
+                                 : tr("The QDataStream message has %1 bytes after its value.").arg(size - width);
+        return false;
+    };
+    switch (id) {
+    case QMetaType::Bool:
+        if (!fixed(1))
+            return -1;
+        message = QVariant(body[0] != 0);
+        return 1;
+    case QMetaType::Int:
+        if (!fixed(4))
+            return -1;
+        message = QVariant(qFromBigEndian<qint32>(body));
+        return 1;
+    case QMetaType::UInt:
+        if (!fixed(4))
+            return -1;
+        message = QVariant(qFromBigEndian<quint32>(body));
+        return 1;
+    case QMetaType::LongLong:
+        if (!fixed(8))
+            return -1;
+        message = QVariant(qFromBigEndian<qint64>(body));
+        return 1;
+    case QMetaType::ULongLong:
+        if (!fixed(8))
+            return -1;
+        message = QVariant(qFromBigEndian<quint64>(body));
+        return 1;
+    case QMetaType::Double: {
+        if (!fixed(8))
+            return -1;
+        const quint64 bits = qFromBigEndian<quint64>(body);
+        double value;
+        std::memcpy(&value, &bits, sizeof value);
+        message = QVariant(value);
+        return 1;
+    }
+    case QMetaType::QByteArray:
+    case QMetaType::QString: {
+        if (size < 4 && !fixed(4))
+            return -1;
+        const quint32 length = qFromBigEndian<quint32>(body);
+        const bool isNull = length == 0xffffffffu;
+        if (!fixed(4 + (isNull ? 0 : qsizetype(length))))
+            return -1;
+        if (id == QMetaType::QByteArray) {
+            message = QVariant(isNull ? QByteArray() : QByteArray(body + 4, qsizetype(length)));
+            return 1;
+        }
+        if (isNull) {
+            message = QVariant(QString());
+            return 1;
+        }
+        if (length % 2) {
+            errorText = tr("The QDataStream message is truncated or corrupt.");
+            return -1;
+        }
+        QString text(qsizetype(length / 2), Qt::Uninitialized);
+        qFromBigEndian<quint16>(body + 4, text.size(), text.data());
+        message = QVariant(text);
+        return 1;
+    }
+    default:
+        return 0;
+    }
+}
+
 bool decodeDataStream(QByteArrayView payload, QVariant &message, QString &errorText)
 {
+    switch (decodeFast(payload, message, errorText)) {
+    case 1: return true;
+    case -1: return false;
+    default: break;
+    }
     // fromRawData: no copy of the payload; Qt's readers copy what they keep.
     const QByteArray bytes = QByteArray::fromRawData(payload.data(), payload.size());
     QDataStream stream(bytes);
@@ -523,6 +703,8 @@ QByteArray encodeDataStream(const QVariant &message, QString *errorText)
         return QByteArray();
     }
     QByteArray bytes;
+    if (encodeFast(message, bytes))
+        return bytes;
     QDataStream stream(&bytes, QIODevice::WriteOnly);
     stream.setVersion(streamVersion);
     stream << message;

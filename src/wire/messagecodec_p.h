@@ -31,8 +31,11 @@ inline constexpr int maxMessageDepth = 1024;
 // maxMessageDepth) and hands only leaves to Qt. It refuses
 //  - an invalid QVariant as the message (one nested in a container is fine),
 //  - unknown type ids, unknown type names (user types must be registered by
-//    name in the receiving process, with stream operators), a built-in type
-//    sent by name (Qt never writes one so),
+//    name in the receiving process, with stream operators), names that are
+//    not printable and normalized as Qt writes them, a built-in type sent by
+//    name (Qt never writes one so),
+//  - a QBitArray whose bit count the remaining bytes cannot hold (Qt 6.4's
+//    reader writes out of bounds for a negative one),
 //  - types with no stream operators, QVariant-in-QVariant, QEasingCurve, and
 //    every Qt GUI type except the fixed-size QColor, QTransform, QMatrix4x4,
 //    QVector2D/3D/4D and QQuaternion (QImage, QPixmap, QIcon, QFont,

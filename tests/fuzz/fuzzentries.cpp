@@ -3,6 +3,9 @@
 #include "wire/frame_p.h"
 #include "wire/messagecodec_p.h"
 
+#include <QtCore/qdatastream.h>
+#include <QtCore/qendian.h>
+#include <QtCore/qiodevice.h>
 #include <QtCore/qlist.h>
 #include <QtCore/qlogging.h>
 
@@ -71,11 +74,55 @@ private:
     qsizetype m_offset = 0;
 };
 
+QByteArray qtBytes(const QVariant &value)
+{
+    QByteArray bytes;
+    QDataStream stream(&bytes, QIODevice::WriteOnly);
+    stream.setVersion(QDataStream::Qt_6_0);
+    stream << value;
+    return bytes;
+}
+
+// The codec reads plain values itself, without a QDataStream: it must agree
+// with Qt's own reader, which is safe for exactly these types.
+void compareWithQt(const QByteArray &payload, bool accepted, const QVariant &message)
+{
+    if (payload.size() < 4)
+        return;
+    switch (qFromBigEndian<quint32>(payload.constData())) {
+    case QMetaType::Bool:
+    case QMetaType::Int:
+    case QMetaType::UInt:
+    case QMetaType::LongLong:
+    case QMetaType::ULongLong:
+    case QMetaType::Double:
+    case QMetaType::QString:
+    case QMetaType::QByteArray:
+        break;
+    default:
+        return;
+    }
+    QDataStream stream(payload);
+    stream.setVersion(QDataStream::Qt_6_0);
+    QVariant expected;
+    stream >> expected;
+    const bool qtAccepts = stream.status() == QDataStream::Ok && stream.atEnd() && expected.isValid();
+    FUZZ_CHECK(accepted == qtAccepts);
+    if (accepted) {
+        FUZZ_CHECK(message.metaType() == expected.metaType());
+        FUZZ_CHECK(message.isNull() == expected.isNull());
+        FUZZ_CHECK(qtBytes(message) == qtBytes(expected));
+    }
+}
+
 void checkMessage(quint8 flags, const QByteArray &payload)
 {
     QVariant message;
     QString text;
-    if (!decodeMessage(flags, payload, message, text)) {
+    const bool accepted = decodeMessage(flags, payload, message, text);
+    if (flags == quint8(Encoding::DataStream))
+        compareWithQt(payload, accepted, message);
+    if (!accepted) {
         FUZZ_CHECK(!text.isEmpty());
         return;
     }
@@ -85,6 +132,7 @@ void checkMessage(quint8 flags, const QByteArray &payload)
         QString why;
         const QByteArray again = encodeDataStream(message, &why);
         FUZZ_CHECK(!again.isNull());
+        FUZZ_CHECK(again == qtBytes(message)); // what Qt itself writes
         QVariant second;
         FUZZ_CHECK(decodeMessage(flags, again, second, text));
         FUZZ_CHECK(second.metaType() == message.metaType());

@@ -29,6 +29,7 @@ private Q_SLOTS:
     void localStartsConnected();
     void deliversTypedAndRawInOrder();
     void deliversCustomTypes();
+    void stringBuildersTravelAsTheirString();
     void implicitlySharedPayloadsAreNotCopied();
     void deliveryIsNeverInsideSend();
     void receiverOnAnotherThreadEmitsThere();
@@ -81,6 +82,23 @@ void tst_Channel::deliversCustomTypes()
     const QVariant message = spy.at(0).at(0).value<QVariant>();
     QCOMPARE(message.metaType(), QMetaType::fromType<Reading>());
     QCOMPARE(message.value<Reading>(), reading);
+}
+
+void tst_Channel::stringBuildersTravelAsTheirString()
+{
+    // Tests build with QT_USE_QSTRINGBUILDER, as Qt recommends: a + b is a
+    // QStringBuilder, which must arrive as the string it builds.
+    auto [sender, receiver] = Channel::local();
+    QSignalSpy spy(receiver.get(), &ChannelReceiver::messageReceived);
+    const QByteArray bytes("ab");
+    const QString text(QStringLiteral("cd"));
+    QVERIFY(sender->send(bytes + bytes));
+    QVERIFY(sender->send(text + text));
+    QVERIFY(sender->send("literal"));
+    QTRY_COMPARE(spy.count(), 3);
+    QCOMPARE(spy.at(0).at(0).value<QVariant>(), QVariant(QByteArray("abab")));
+    QCOMPARE(spy.at(1).at(0).value<QVariant>(), QVariant(QStringLiteral("cdcd")));
+    QCOMPARE(spy.at(2).at(0).value<QVariant>(), QVariant(QStringLiteral("literal")));
 }
 
 void tst_Channel::implicitlySharedPayloadsAreNotCopied()

@@ -194,9 +194,9 @@ void tst_ChannelSender::blockWaitsForRoomOnAThreadWithoutEventLoop()
     QCOMPARE(receiver->queuedCount(), 2);
     QList<int> received;
     qsizetype mostQueued = 0;
-    connect(receiver.get(), &ChannelReceiver::messageReceived, this, [&](const QVariant &message) {
+    connect(receiver.get(), &ChannelReceiver::messageReceived, this, [&, r = receiver.get()](const QVariant &message) {
         received.append(message.toInt());
-        mostQueued = qMax(mostQueued, receiver->queuedCount());
+        mostQueued = qMax(mostQueued, r->queuedCount());
     });
     QTRY_COMPARE(received.size(), 10);
     producer.join();

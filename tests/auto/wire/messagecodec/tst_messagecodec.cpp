@@ -14,6 +14,8 @@
 #include <QtCore/QUrl>
 #include <QtCore/QUuid>
 
+#include <limits>
+
 using namespace Qonduit::Wire;
 
 namespace {
@@ -122,6 +124,8 @@ private Q_SLOTS:
 
     void dataStreamRoundTrip_data();
     void dataStreamRoundTrip();
+    void fastPathMatchesQt_data();
+    void fastPathMatchesQt();
     void customType();
     void unknownTypeName();
     void unknownTypeIds_data();
@@ -154,6 +158,9 @@ private Q_SLOTS:
     void errorTextIsCut();
     void errorInvalid_data();
     void errorInvalid();
+
+    void throughput_data();
+    void throughput();
 };
 
 void tst_MessageCodec::initTestCase()
@@ -172,6 +179,9 @@ void tst_MessageCodec::dataStreamRoundTrip_data()
 {
     QTest::addColumn<QVariant>("message");
     QTest::newRow("int") << QVariant(42);
+    QTest::newRow("uint") << QVariant(4000000000u);
+    QTest::newRow("qulonglong") << QVariant(Q_UINT64_C(18000000000000000000));
+    QTest::newRow("float") << QVariant(1.5f);
     QTest::newRow("negative qint64") << QVariant(qint64(-1099511627776));
     QTest::newRow("double") << QVariant(3.25);
     QTest::newRow("bool") << QVariant(true);
@@ -206,17 +216,82 @@ void tst_MessageCodec::dataStreamRoundTrip_data()
 void tst_MessageCodec::dataStreamRoundTrip()
 {
     QFETCH(QVariant, message);
+    const QByteArray qtBytes = streamBytes(message);
     QString why;
     const QByteArray bytes = encodeDataStream(message, &why);
     QVERIFY2(!bytes.isNull(), qPrintable(why));
+    // The encoder leaves the message alone (QString::utf16() would not).
+    QCOMPARE(streamBytes(message), qtBytes);
     QVariant decoded;
     QString text;
     QVERIFY2(decode(dataStream, bytes, &decoded, &text), qPrintable(text));
     QCOMPARE(decoded.metaType(), message.metaType());
     QCOMPARE(decoded, message);
     QCOMPARE(decoded.isNull(), message.isNull());
-    // Exactly what Qt would have made of it: the same bytes again.
+    // Exactly what Qt writes, and what Qt would have made of it.
+    QCOMPARE(bytes, qtBytes);
     QCOMPARE(encodeDataStream(decoded), bytes);
+}
+
+void tst_MessageCodec::fastPathMatchesQt_data()
+{
+    QTest::addColumn<QByteArray>("bytes");
+    const auto add = [](const char *name, const QByteArray &bytes) { QTest::newRow(name) << bytes; };
+    add("int", streamBytes(QVariant(-7)));
+    add("uint max", streamBytes(QVariant(0xffffffffu)));
+    add("qlonglong min", streamBytes(QVariant(std::numeric_limits<qlonglong>::min())));
+    add("qulonglong max", streamBytes(QVariant(std::numeric_limits<qulonglong>::max())));
+    add("double NaN", streamBytes(QVariant(std::numeric_limits<double>::quiet_NaN())));
+    add("double -0", streamBytes(QVariant(-0.0)));
+    add("double -inf", streamBytes(QVariant(-std::numeric_limits<double>::infinity())));
+    add("bool false", streamBytes(QVariant(false)));
+    add("bool 2", QByteArray::fromHex("0000000100" "02"));
+    add("null string", streamBytes(QVariant(QString())));
+    add("empty string", streamBytes(QVariant(QString(u""_qs))));
+    add("string with surrogates", streamBytes(QVariant(QStringLiteral("a🙂\u00e9"))));
+    add("lone surrogate", QByteArray::fromHex("0000000a00" "00000002" "d800"));
+    add("odd string length", QByteArray::fromHex("0000000a00" "00000003" "004100"));
+    add("string cut", QByteArray::fromHex("0000000a00" "00000004" "0041"));
+    add("null byte array", streamBytes(QVariant(QByteArray())));
+    add("empty byte array", streamBytes(QVariant(QByteArray(""))));
+    add("byte array", streamBytes(QVariant(QByteArray("\x00\xff", 2))));
+    add("byte array cut", QByteArray::fromHex("0000000c00" "00000003" "0102"));
+    add("byte array length cut", QByteArray::fromHex("0000000c00" "0000"));
+    add("int cut", QByteArray::fromHex("0000000200" "000000"));
+    add("int and trailing byte", QByteArray::fromHex("0000000200" "0000000100"));
+    add("header only", QByteArray::fromHex("0000000200"));
+    add("header cut", QByteArray::fromHex("00000002"));
+    add("null flag on an int", QByteArray::fromHex("0000000201" "00000000"));
+    add("null flag on a null byte array", QByteArray::fromHex("0000000c01" "ffffffff"));
+    add("null flag 2", QByteArray::fromHex("0000000a02" "ffffffff"));
+    add("int flagged null by QVariant", streamBytes(QVariant(QMetaType::fromType<int>())));
+    add("string flagged null by QVariant", streamBytes(QVariant(QMetaType::fromType<QString>())));
+}
+
+void tst_MessageCodec::fastPathMatchesQt()
+{
+    // The plain values are read without a QDataStream: the verdict and the
+    // value must be Qt's own, to the byte.
+    QFETCH(QByteArray, bytes);
+    QDataStream qt(bytes);
+    qt.setVersion(QDataStream::Qt_6_0);
+    QVariant expected;
+    qt >> expected;
+    const bool qtAccepts = qt.status() == QDataStream::Ok && qt.atEnd() && expected.isValid();
+
+    QVariant decoded;
+    QString text;
+    QCOMPARE(decode(dataStream, bytes, &decoded, &text), qtAccepts);
+    if (!qtAccepts)
+        return;
+    QCOMPARE(decoded.metaType(), expected.metaType());
+    QCOMPARE(decoded.isNull(), expected.isNull());
+    QCOMPARE(streamBytes(decoded), streamBytes(expected));
+    QCOMPARE(encodeDataStream(decoded), streamBytes(expected));
+    if (decoded.metaType() == QMetaType::fromType<QString>())
+        QCOMPARE(decoded.toString().isNull(), expected.toString().isNull());
+    if (decoded.metaType() == QMetaType::fromType<QByteArray>())
+        QCOMPARE(decoded.toByteArray().isNull(), expected.toByteArray().isNull());
 }
 
 void tst_MessageCodec::customType()
@@ -793,6 +868,43 @@ void tst_MessageCodec::errorInvalid()
     QVERIFY(!decodeError(bytes, code, text));
     QCOMPARE(code, WireError::None);
     QCOMPARE(text, QStringLiteral("untouched"));
+}
+
+void tst_MessageCodec::throughput_data()
+{
+    QTest::addColumn<quint8>("flags");
+    QTest::addColumn<QVariant>("message");
+    QTest::newRow("QDataStream, 64-byte QByteArray") << dataStream << QVariant(QByteArray(64, 'x'));
+    QTest::newRow("QDataStream, small QVariantMap")
+        << dataStream << QVariant(QVariantMap{{QStringLiteral("id"), 7}, {QStringLiteral("name"), QStringLiteral("sensor")}});
+    QTest::newRow("CBOR, small map") << cbor << QVariant(QVariantMap{{QStringLiteral("id"), 7}, {QStringLiteral("name"), QStringLiteral("sensor")}});
+}
+
+void tst_MessageCodec::throughput()
+{
+    // Printed, not judged: what one DATA payload costs to encode and decode.
+    QFETCH(quint8, flags);
+    QFETCH(QVariant, message);
+    const auto encode = [&] {
+        return flags == dataStream ? encodeDataStream(message) : encodeCbor(QCborValue::fromVariant(message));
+    };
+    const QByteArray payload = encode();
+    constexpr int count = 200000;
+    QElapsedTimer timer;
+    timer.start();
+    qsizetype total = 0;
+    for (int i = 0; i < count; ++i)
+        total += encode().size();
+    const qint64 encodeNs = qMax<qint64>(timer.nsecsElapsed(), 1);
+    QCOMPARE(total, payload.size() * count);
+    QVariant decoded;
+    QString text;
+    timer.restart();
+    for (int i = 0; i < count; ++i)
+        QVERIFY(decodeMessage(flags, payload, decoded, text));
+    const qint64 decodeNs = qMax<qint64>(timer.nsecsElapsed(), 1);
+    qInfo("%d-byte payload: encode %.2f M/s, decode %.2f M/s", int(payload.size()), count * 1e3 / encodeNs,
+          count * 1e3 / decodeNs);
 }
 
 QTEST_GUILESS_MAIN(tst_MessageCodec)

@@ -1,0 +1,113 @@
+// The connection layer below the channels: several streams on one socket.
+#include <Qonduit/channelserver.h>
+
+#include "connection/connection_p.h"
+#include "transport/endpoint_p.h"
+#include "transport/transportregistry_p.h"
+
+#include <QtTest/QSignalSpy>
+#include <QtTest/QTest>
+
+#include <QtCore/QThread>
+
+#include <future>
+
+using namespace Qonduit;
+
+class tst_Connection : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void stalledStreamDoesNotBlockTheOthers();
+
+private:
+    // A client connection with two streams to a server that took both.
+    struct TwoStreams
+    {
+        std::shared_ptr<Connection> connection;
+        ChannelPair clientA, clientB, serverA, serverB;
+    };
+    bool openTwoStreams(ChannelServer &server, const ChannelOptions &clientOptions, TwoStreams &streams);
+};
+
+bool tst_Connection::openTwoStreams(ChannelServer &server, const ChannelOptions &clientOptions, TwoStreams &s)
+{
+    Endpoint endpoint;
+    QString text;
+    if (Endpoint::parse(server.address(), endpoint, text) != Error::NoError)
+        return false;
+    s.connection = Connection::create(Connection::Role::Client, Transports::connectTo(endpoint),
+                                      Connection::Settings::from(clientOptions), endpoint.toUrl(), clientOptions);
+    s.clientA = s.connection->openStream();
+    s.clientB = s.connection->openStream();
+    QSignalSpy newChannel(&server, &ChannelServer::newChannel);
+    while (newChannel.count() < 2) {
+        if (!newChannel.wait(10000))
+            return false;
+    }
+    s.serverA = server.nextPendingChannel();
+    s.serverB = server.nextPendingChannel();
+    return s.serverA.receiver && s.serverB.receiver;
+}
+
+void tst_Connection::stalledStreamDoesNotBlockTheOthers()
+{
+    // The server's receiving window per stream is 64 KiB (its capacityBytes).
+    ChannelServer server;
+    ChannelOptions serverOptions;
+    serverOptions.capacity = 16;
+    serverOptions.capacityBytes = 64 * 1024;
+    server.setChannelOptions(serverOptions);
+    QVERIFY(server.listen(QUrl(QStringLiteral("tcp://127.0.0.1:0"))));
+    ChannelOptions clientOptions;
+    clientOptions.capacity = 64;
+    TwoStreams s;
+    QVERIFY(openTwoStreams(server, clientOptions, s));
+
+    // Stream A's receiver lives on a thread that is stuck: it consumes nothing.
+    QThread stuck;
+    stuck.start();
+    std::promise<void> release;
+    std::shared_future<void> released = release.get_future().share();
+    QList<int> receivedA;
+    QObject::connect(s.serverA.receiver.get(), &ChannelReceiver::messageReceived, s.serverA.receiver.get(),
+                     [&receivedA](const QVariant &m) { receivedA.append(m.toByteArray().left(8).toInt()); },
+                     Qt::DirectConnection);
+    s.serverA.receiver->moveToThread(&stuck);
+    QMetaObject::invokeMethod(s.serverA.receiver.get(), [released] { released.wait(); });
+
+    // A's producer fills the window, then its own queue, then is told so.
+    const QByteArray padding(1024 - 8, 'a');
+    int acceptedA = 0;
+    while (s.clientA.sender->send(QByteArray::number(acceptedA).leftJustified(8, ' ') + padding)) {
+        ++acceptedA;
+        if (acceptedA % 16 == 0)
+            QCoreApplication::processEvents();
+        QVERIFY2(acceptedA < 10000, "stream A was never throttled");
+    }
+    QVERIFY2(s.clientA.sender->error() == Error::QueueFullError, qPrintable(s.clientA.sender->errorString()));
+
+    // Meanwhile stream B, on the same socket, keeps full service.
+    constexpr int totalB = 20000;
+    int receivedB = 0;
+    connect(s.serverB.receiver.get(), &ChannelReceiver::messageReceived, this, [&] { ++receivedB; });
+    for (int i = 0; i < totalB; ++i) {
+        while (!s.clientB.sender->send(i))
+            QCoreApplication::processEvents(); // B's own queue may fill: let it drain
+    }
+    QTRY_COMPARE_WITH_TIMEOUT(receivedB, totalB, 30000);
+    QCOMPARE(receivedA.size(), 0);
+
+    // Unstuck, A gets everything it accepted, in order.
+    release.set_value();
+    QTRY_COMPARE_WITH_TIMEOUT(receivedA.size(), acceptedA, 30000);
+    for (int i = 0; i < acceptedA; ++i)
+        QCOMPARE(receivedA.at(i), i);
+    QMetaObject::invokeMethod(s.serverA.receiver.release(), &QObject::deleteLater);
+    stuck.quit();
+    QVERIFY(stuck.wait(5000));
+}
+
+QTEST_GUILESS_MAIN(tst_Connection)
+#include "tst_connection.moc"
