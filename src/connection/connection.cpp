@@ -312,6 +312,8 @@ void Connection::onSocketDisconnected()
 
 void Connection::onReadyRead()
 {
+    if (!m_socket->device()->isOpen())
+        return; // a reset: nothing buffered is readable any more
     Wire::DeviceSource source(*m_socket->device());
     Wire::Frame frame;
     bool completedAny = false;
@@ -743,10 +745,12 @@ void Connection::finishShutdownIfDrained()
         if (!entry.second->outgoingFinished)
             return;
     }
-    if (m_socket->device()->bytesToWrite() > 0 || !m_writeBuffer.isEmpty())
+    if (!m_socketDone && (m_socket->device()->bytesToWrite() > 0 || !m_writeBuffer.isEmpty()))
         return; // bytesWritten() calls again
-    Wire::appendFrame(m_writeBuffer, Wire::FrameType::Goodbye, 0, 0, {});
-    flush();
+    if (!m_socketDone) {
+        Wire::appendFrame(m_writeBuffer, Wire::FrameType::Goodbye, 0, 0, {});
+        flush();
+    }
     m_state = State::Closed;
     m_heartbeatTimer.stop();
     m_deadlineTimer.stop();
