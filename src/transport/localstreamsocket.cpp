@@ -108,14 +108,7 @@ void LocalStreamSocket::onError(QLocalSocket::LocalSocketError socketError)
         break;
     }
     qCDebug(lcQonduitTransportLocal) << shown << error << text;
-    if (phase() == Phase::Connecting) {
-        abortDevice();
-        reportFailure(error, text);
-        reportClosed();
-        return;
-    }
-    reportFailure(error, text);
-    closeAfterError();
+    failWith(error, text);
 }
 
 void LocalStreamSocket::abortDevice()

@@ -100,6 +100,18 @@ void StreamSocket::reportClosed()
         Qt::QueuedConnection);
 }
 
+void StreamSocket::failWith(Error error, const QString &text)
+{
+    if (m_phase == Phase::Connecting) {
+        abortDevice();
+        reportFailure(error, text);
+        reportClosed();
+        return;
+    }
+    reportFailure(error, text);
+    closeAfterError();
+}
+
 void StreamSocket::closeAfterError()
 {
     // Qt closes the device itself after most errors, sometimes only after

@@ -104,6 +104,9 @@ protected:
     // Queues a check that the device closed after an error; closes it if not,
     // so that disconnected() always follows failed().
     void closeAfterError();
+    // A socket error, whatever the transport: a failed connect ends at once,
+    // an error on an open connection closes it from the event loop.
+    void failWith(Error error, const QString &text);
     // abort(): nothing is emitted any more.
     void silence();
     bool isSilenced() const { return m_silenced; }

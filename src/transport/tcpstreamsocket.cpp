@@ -123,14 +123,7 @@ void TcpStreamSocket::onError(QAbstractSocket::SocketError socketError)
         break;
     }
     qCDebug(lcQonduitTransportTcp) << shown << error << text;
-    if (phase() == Phase::Connecting) {
-        abortDevice();
-        reportFailure(error, text);
-        reportClosed();
-        return;
-    }
-    reportFailure(error, text);
-    closeAfterError();
+    failWith(error, text);
 }
 
 void TcpStreamSocket::abortDevice()
