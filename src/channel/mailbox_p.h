@@ -10,28 +10,35 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <memory>
 #include <mutex>
 #include <vector>
 
 namespace Qonduit {
 
-// The FIFO behind a Mailbox: envelopes in a singly linked list of chunks of
-// ChunkSlots slots. The tail takes a chunk from a pool of spares (or
-// allocates one) when it fills the last one, and the head gives a chunk back
-// to the pool when it leaves it; a queued envelope never moves.
+// The FIFO behind a Mailbox, with a producer side and a consumer side that
+// never wait for each other: envelopes in a singly linked list of chunks of
+// ChunkSlots slots, and four counters (messages and bytes pushed, messages and
+// bytes taken), each written by one side only. A push writes its slot, then
+// publishes it by storing the pushed count; the consumer takes what the
+// pushed count it reads covers.
 //
-// The pool keeps what a burst needed while bursts keep coming, and is freed
-// (but for KeptSpareChunks) by trimSpares(), which the mailbox calls when a
-// drain empties the queue and the pool has supplied no chunk for a second.
-// Freeing whatever is spare at every emptying drain instead (or shrinking a
-// ring) costs a reallocation of the whole queue every time a producer refills
-// it, and those allocations are of the worst kind: glibc consolidates an
-// arena's fastbins on every allocation of 1 KiB or more, and the producer's
-// arena is full of small payloads freed by the consumer. Under a steady
-// producer that kept refilling a 65536-message queue this was 8-10% of all
-// CPU time.
+// At most one thread at a time on each side: the mailbox holds its push lock
+// around producer-side calls and its take lock around consumer-side calls.
 //
-// Not thread-safe: the mailbox guards it with its lock.
+// The tail takes a chunk from a pool of spares (or allocates one) when it
+// fills the last one, and the head gives a chunk back when it leaves it; a
+// queued envelope never moves. The pool keeps what bursts need while they
+// keep coming: the mailbox calls trimUnneededSpares() when a drain empties
+// the queue a second or more after its last call, which frees the spares the
+// pool did not hand out since (keeping KeptSpareChunks), and trimSpares()
+// once the channel finished. Freeing whatever is spare at every emptying drain
+// instead (or shrinking a ring) costs a reallocation of the whole queue every
+// time a producer refills it, and those allocations are of the worst kind:
+// glibc consolidates an arena's fastbins on every allocation of 1 KiB or
+// more, and a producer's arena is full of small payloads freed by the
+// consumer. Under a producer that kept refilling a 65536-message queue this
+// was 8-10% of all CPU time.
 class EnvelopeQueue
 {
     struct Chunk;
@@ -41,8 +48,14 @@ public:
     static constexpr int KeptSpareChunks = 2;
     static constexpr int PrefetchSlots = 8;
 
+    struct Occupancy
+    {
+        qsizetype count = 0;
+        qint64 bytes = 0;
+    };
+
     // Chunks handed over to be freed when this goes out of scope: the
-    // mailbox declares one before taking its lock.
+    // mailbox declares one before taking a lock.
     class Retired
     {
     public:
@@ -56,44 +69,71 @@ public:
     };
 
     EnvelopeQueue() = default;
+    // Destroys what is still queued; neither side may be in a call.
     ~EnvelopeQueue();
-    Q_DISABLE_COPY(EnvelopeQueue)
-    EnvelopeQueue(EnvelopeQueue &&other) noexcept { swap(other); }
-    EnvelopeQueue &operator=(EnvelopeQueue &&other) noexcept
-    {
-        EnvelopeQueue(std::move(other)).swap(*this);
-        return *this;
-    }
+    Q_DISABLE_COPY_MOVE(EnvelopeQueue)
 
-    bool empty() const { return m_size == 0; }
-    qsizetype size() const { return m_size; }
-    // Chunks allocated, the spares included.
-    qsizetype chunkCount() const { return m_chunks; }
-    qsizetype spareChunkCount() const { return m_spareCount; }
-    // Whether the pool supplied or allocated a chunk since the last call.
-    bool takeChunkDemand() { return std::exchange(m_chunkDemand, false); }
-
-    Envelope &front();
+    // --- producer side ---
+    // What is queued as the producer side sees it: exact at the moment of the
+    // call, and since only the consumer side can change it meanwhile, it can
+    // only have shrunk since. (Reads the taken count before the taken bytes;
+    // the consumer side stores them the other way round.)
+    Occupancy occupancyForPush() const;
+    // Writes the envelope into the next slot and publishes it (a sequentially
+    // consistent store of the pushed count, which the mailbox's wake-up
+    // protocol pairs with its own loads).
     void pushBack(Envelope &&envelope);
-    void popFront();
-    // Moves the first count envelopes to the end of out and returns their bytes.
+    // Where the next push writes, if that is in the current chunk.
+    void *nextSlot() const;
+
+    // --- consumer side ---
+    // Published and not yet taken.
+    qsizetype available() const;
+    Occupancy occupancyForTake() const;
+    // Takes the front envelope, moving it to out if not nullptr, and returns
+    // its bytes. Requires available() > 0.
+    qint64 popFront(Envelope *out);
+    // Moves the first count envelopes (count <= available()) to the end of
+    // out and returns their bytes.
     qint64 takeFront(qsizetype count, std::vector<Envelope> &out);
+
+    // --- both sides locked ---
+    Occupancy occupancy() const { return occupancyForTake(); }
+
+    // --- the pool, any thread ---
+    // Chunks allocated, in the queue or spare.
+    qsizetype chunkCount() const;
+    qsizetype spareChunkCount() const;
     // Hands all spare chunks but KeptSpareChunks over to retired.
     void trimSpares(Retired &retired);
-    void swap(EnvelopeQueue &other) noexcept;
+    // Hands over to retired the spare chunks that stayed in the pool since
+    // the last call (keeping KeptSpareChunks), and starts counting again.
+    void trimUnneededSpares(Retired &retired);
 
 private:
-    void leaveHeadChunk();
+    Chunk *takeSpare();
+    void giveBack(Chunk *chunk);
+    void retireSparesLocked(qsizetype count, Retired &retired);
+    Envelope &headSlot();
 
-    Chunk *m_head = nullptr;   // holds the front; nullptr until the first push
-    Chunk *m_tail = nullptr;   // holds the back
-    Chunk *m_spares = nullptr; // the pool, most recently used first
-    int m_headIndex = 0;       // front slot in m_head
-    int m_tailIndex = 0;       // first free slot in m_tail
+    // The producer side's, then the consumer side's, then the pool's, each on
+    // cache lines of its own so that neither side's writes evict the other's.
+    Chunk *m_tail = nullptr;
+    int m_tailIndex = 0; // first free slot in m_tail
+    std::atomic<qint64> m_pushed{0};
+    std::atomic<qint64> m_pushedBytes{0};
+    std::atomic<Chunk *> m_first{nullptr}; // the first chunk, for the consumer side
+    char m_padding1[64];
+    Chunk *m_head = nullptr; // nullptr until the first take
+    int m_headIndex = 0;     // front slot in m_head
+    std::atomic<qint64> m_taken{0};
+    std::atomic<qint64> m_takenBytes{0};
+    char m_padding2[64];
+    mutable std::mutex m_poolMutex;
+    Chunk *m_spares = nullptr; // most recently given back first
     qsizetype m_spareCount = 0;
-    qsizetype m_size = 0;
+    qsizetype m_sparesUnused = 0; // the fewest spares since trimUnneededSpares()
     qsizetype m_chunks = 0;
-    bool m_chunkDemand = false;
 };
 
 // Whoever drains a mailbox: a ChannelReceiver, later a connection's writer.
@@ -130,6 +170,13 @@ protected:
 // by any number of producers and one consumer.
 //
 // Thread safety: every member may be called from any thread at once.
+// Locking: producers serialize on a push lock and the consumer on a take
+// lock; the two sides meet only in the queue's counters, so that neither ever
+// waits for the other (a consumer moving out a batch holds up no producer).
+// What involves both (DropOldest, limits, the consumer, the release observer,
+// detaching) takes both, always the push lock first. "The mailbox locked"
+// below means: the push lock for wake() and drainsOnCurrentThread(), the take
+// lock or both for released().
 // Blocking: only push(…, mayBlock = true) and take() block, and only on a
 // condition variable of this mailbox. Ordering: messages from one producer
 // thread leave in the order they were pushed. Ownership: a queued Envelope
@@ -179,7 +226,7 @@ public:
     template <typename Apply>
     void updateLimits(Apply apply)
     {
-        std::lock_guard lock(m_mutex);
+        const BothLocks locks = lockBoth();
         apply(m_limits);
         m_roomAvailable.notify_all();
     }
@@ -220,36 +267,69 @@ public:
     bool isFinished() const;
     // Producers waiting for room right now (Block policy).
     int blockedProducerCount() const;
+    // Queue chunks allocated, spares included (for tests).
+    qsizetype queueChunkCount() const;
 
 private:
-    bool isFull(qint64 incomingBytes) const;
-    bool finishedLocked() const;
+    struct BothLocks
+    {
+        std::unique_lock<std::mutex> push;
+        std::unique_lock<std::mutex> take;
+    };
+    std::unique_lock<std::mutex> lockPush() const;
+    std::unique_lock<std::mutex> lockTake() const;
+    BothLocks lockBoth() const;
+
+    // Push lock held.
+    bool fitsLocked(qint64 incomingBytes) const;
+    bool finishedLocked() const { return m_hadSenders && m_senders == 0; }
     void enqueueLocked(Envelope &envelope);
-    void dropOldestLocked();
-    void releaseLocked(qint64 bytes);
     void wakeConsumerLocked();
-    void notifyRoomLocked();
+    void notifyBlockedConsumersLocked();
+    // Both locks held.
+    void dropOldestLocked();
+    // Take lock held.
+    void releaseLocked(qint64 bytes);
     bool roomWorthNotifyingLocked() const;
     void trimQueueLocked(EnvelopeQueue::Retired &retired);
-    std::unique_lock<std::mutex> lock() const;
+    bool queueDrainedLocked() const;
+    // No lock held: wakes producers blocked for room, once none is between
+    // finding the queue full and waiting.
+    void notifyRoom();
 
-    mutable std::mutex m_mutex;
-    std::condition_variable m_roomAvailable;
-    std::condition_variable m_messageAvailable;
-    EnvelopeQueue m_queue;
+    // Grouped by who writes them how often, with padding between the groups
+    // so that no two share a cache line: a producer's lock must not stall on
+    // a line the consumer just wrote, nor the other way round.
+    // Push side, written by every push.
+    mutable std::mutex m_pushMutex;
+    int m_senders = 0; // push lock
+    bool m_hadSenders = false; // push lock
+    std::atomic<void *> m_nextSlotHint{nullptr}; // written under the push lock
+    char m_pushSidePadding[64];
+    // Take side, written by every batch.
+    mutable std::mutex m_takeMutex;
+    std::chrono::steady_clock::time_point m_lastSpareTrim; // take lock
+    char m_takeSidePadding[64];
+    // Read by both sides all the time, written now and then.
+    // Replaced (under both locks) when the consumer detaches, so that what
+    // was queued is destroyed after unlocking.
+    std::unique_ptr<EnvelopeQueue> m_queue;
+    // Written under both locks, read under either.
     Limits m_limits;
-    qint64 m_queuedBytes = 0;
-    qint64 m_dropped = 0;
-    qint64 m_droppedSinceReport = 0;
-    int m_senders = 0;
-    bool m_hadSenders = false;
     MailboxConsumer *m_consumer = nullptr;
     MailboxReleaseObserver *m_releaseObserver = nullptr;
     bool m_consumerGone = false;
-    bool m_wakePending = false;
-    int m_blockedProducers = 0;
-    int m_blockedConsumers = 0;
-    std::chrono::steady_clock::time_point m_chunksLastNeeded;
+    std::atomic<bool> m_finished{false}; // finishedLocked(), for the take side
+    std::atomic<int> m_blockedProducers{0};
+    std::atomic<int> m_blockedConsumers{0};
+    std::atomic<qint64> m_droppedSinceReport{0}; // read by every batch, written by drops
+    char m_sharedPadding[64];
+    // Written by both sides when a batch empties the queue and the next push
+    // wakes the consumer, or when waiting.
+    std::atomic<bool> m_wakePending{false};
+    std::atomic<qint64> m_dropped{0};
+    std::condition_variable m_roomAvailable;    // waited on with the push lock
+    std::condition_variable m_messageAvailable; // waited on with the take lock
 };
 
 } // namespace Qonduit

@@ -290,6 +290,53 @@ private:
 
 // A producer's push with the Block policy, the way ChannelSender does it from
 // a thread that may wait: try without waiting first, then wait.
+// Producer threads, each one of the mailbox's senders: body(p) for p in
+// [0, count), then removeSender(). On an early return (a failed CHECK) the
+// destructor releases producers that may be parked for good, then joins.
+class Producers
+{
+public:
+    template<typename Body>
+    Producers(Mailbox &box, int count, Body body)
+        : m_box(box)
+    {
+        for (int p = 0; p < count; ++p)
+            box.addSender();
+        for (int p = 0; p < count; ++p) {
+            m_threads.emplace_back([this, body, p] {
+                body(p);
+                m_box.removeSender();
+            });
+        }
+    }
+    ~Producers()
+    {
+        if (m_threads.empty())
+            return;
+        m_box.detachConsumer();
+        joinThreads();
+    }
+    // Once the consumer is done: producers may be parked for good if it
+    // stopped on a failure, so those are released first.
+    void join(const Failures &failures)
+    {
+        if (!failures.isEmpty())
+            m_box.detachConsumer();
+        joinThreads();
+    }
+
+private:
+    void joinThreads()
+    {
+        for (std::thread &thread : m_threads)
+            thread.join();
+        m_threads.clear();
+    }
+
+    Mailbox &m_box;
+    std::vector<std::thread> m_threads;
+};
+
 PushResult pushMayBlock(Mailbox &box, Envelope &envelope, std::atomic<qint64> &fullSeen)
 {
     PushResult result = box.push(envelope, false);
@@ -298,6 +345,16 @@ PushResult pushMayBlock(Mailbox &box, Envelope &envelope, std::atomic<qint64> &f
         result = box.push(envelope, true);
     }
     return result;
+}
+
+// Producer p's messages 0 to count - 1, each pushed with pushMayBlock().
+void pushSequence(Mailbox &box, int p, qint64 count, Failures &failures, std::atomic<qint64> &fullSeen)
+{
+    for (qint64 i = 0; i < count; ++i) {
+        Envelope envelope = messageOf(p, i);
+        if (const PushResult result = pushMayBlock(box, envelope, fullSeen); result != PushResult::Queued)
+            failures.add("push returned " + std::to_string(int(result)));
+    }
 }
 
 // Until predicate() holds, yielding; false after 20 s. For conditions that the
@@ -354,35 +411,11 @@ void blockManyProducersBlockingConsumer()
     Failures failures;
     std::atomic<qint64> fullSeen{0};
 
-    for (int p = 0; p < producers; ++p)
-        box.addSender();
-    std::vector<std::thread> threads;
-    // On an early return: release producers that may be parked, then join.
-    auto joinAll = qScopeGuard([&] {
-        box.detachConsumer();
-        for (std::thread &thread : threads) {
-            if (thread.joinable())
-                thread.join();
-        }
-    });
-    for (int p = 0; p < producers; ++p) {
-        threads.emplace_back([&, p] {
-            for (qint64 i = 0; i < perProducer; ++i) {
-                Envelope envelope = messageOf(p, i);
-                if (const PushResult result = pushMayBlock(box, envelope, fullSeen); result != PushResult::Queued)
-                    failures.add("push returned " + std::to_string(int(result)));
-            }
-            box.removeSender();
-        });
-    }
+    Producers threads(box, producers, [&](int p) { pushSequence(box, p, perProducer, failures, fullSeen); });
 
     OrderChecker checker(producers, perProducer, true);
     const TakeTotals totals = takeUntilFinished(box, checker, failures);
-    if (!failures.isEmpty())
-        box.detachConsumer(); // producers may be parked for good: release them
-    for (std::thread &thread : threads)
-        thread.join();
-    joinAll.dismiss();
+    threads.join(failures);
 
     CHECK_NO_FAILURES(failures);
     CHECK_EQ(checker.taken(), producers * perProducer);
@@ -403,30 +436,16 @@ void blockTinyCapacityParksAndWakesProducers()
     std::atomic<qint64> fullSeen{0};
     std::vector<std::atomic<pid_t>> tids(producers);
 
-    for (int p = 0; p < producers; ++p)
-        box.addSender();
-    std::vector<std::thread> threads;
-    // On an early return: release producers that may be parked, then join.
-    auto joinAll = qScopeGuard([&] {
-        box.detachConsumer();
-        for (std::thread &thread : threads) {
-            if (thread.joinable())
-                thread.join();
+    Producers threads(box, producers, [&](int p) {
+        tids[p].store(currentThreadId());
+        for (qint64 i = 0; i < perProducer; ++i) {
+            Envelope envelope = messageOf(p, i);
+            if (const PushResult result = pushMayBlock(box, envelope, fullSeen); result != PushResult::Queued)
+                failures.add("push returned " + std::to_string(int(result)));
+            if (box.queuedCount() > capacity)
+                failures.add("more than capacity queued");
         }
     });
-    for (int p = 0; p < producers; ++p) {
-        threads.emplace_back([&, p] {
-            tids[p].store(currentThreadId());
-            for (qint64 i = 0; i < perProducer; ++i) {
-                Envelope envelope = messageOf(p, i);
-                if (const PushResult result = pushMayBlock(box, envelope, fullSeen); result != PushResult::Queued)
-                    failures.add("push returned " + std::to_string(int(result)));
-                if (box.queuedCount() > capacity)
-                    failures.add("more than capacity queued");
-            }
-            box.removeSender();
-        });
-    }
 
     // Nobody takes yet: the queue fills and every producer parks on it.
     CHECK(spinUntil([&] { return box.queuedCount() == capacity && fullSeen.load() >= producers; }));
@@ -441,11 +460,7 @@ void blockTinyCapacityParksAndWakesProducers()
 
     OrderChecker checker(producers, perProducer, true);
     const TakeTotals totals = takeUntilFinished(box, checker, failures);
-    if (!failures.isEmpty())
-        box.detachConsumer(); // producers may be parked for good: release them
-    for (std::thread &thread : threads)
-        thread.join();
-    joinAll.dismiss();
+    threads.join(failures);
 
     CHECK_NO_FAILURES(failures);
     CHECK_EQ(checker.taken(), producers * perProducer);
@@ -464,39 +479,21 @@ void dropOldestUnderContention()
     Failures failures;
     std::atomic<qint64> sent{0};
 
-    for (int p = 0; p < producers; ++p)
-        box.addSender();
-    std::vector<std::thread> threads;
-    // On an early return: release producers that may be parked, then join.
-    auto joinAll = qScopeGuard([&] {
-        box.detachConsumer();
-        for (std::thread &thread : threads) {
-            if (thread.joinable())
-                thread.join();
+    Producers threads(box, producers, [&](int p) {
+        for (qint64 i = 0; i < perProducer; ++i) {
+            Envelope envelope = messageOf(p, i);
+            // DropOldest always makes room: the new message is queued.
+            if (const PushResult result = box.push(envelope, false); result != PushResult::Queued)
+                failures.add("push returned " + std::to_string(int(result)));
+            sent.fetch_add(1, std::memory_order_relaxed);
         }
     });
-    for (int p = 0; p < producers; ++p) {
-        threads.emplace_back([&, p] {
-            for (qint64 i = 0; i < perProducer; ++i) {
-                Envelope envelope = messageOf(p, i);
-                // DropOldest always makes room: the new message is queued.
-                if (const PushResult result = box.push(envelope, false); result != PushResult::Queued)
-                    failures.add("push returned " + std::to_string(int(result)));
-                sent.fetch_add(1, std::memory_order_relaxed);
-            }
-            box.removeSender();
-        });
-    }
 
     // Let drops happen for sure before the consumer competes with them.
     CHECK(spinUntil([&] { return box.droppedCount() > 0; }));
     OrderChecker checker(producers, perProducer, false);
     const TakeTotals totals = takeUntilFinished(box, checker, failures);
-    if (!failures.isEmpty())
-        box.detachConsumer(); // producers may be parked for good: release them
-    for (std::thread &thread : threads)
-        thread.join();
-    joinAll.dismiss();
+    threads.join(failures);
 
     CHECK_NO_FAILURES(failures);
     CHECK_EQ(sent.load(), producers * perProducer);
@@ -519,44 +516,26 @@ void refusalUnderContention(OverflowPolicy policy, PushResult refusal)
     std::atomic<qint64> refused{0};
     std::vector<std::vector<char>> queued(producers, std::vector<char>(perProducer, 0));
 
-    for (int p = 0; p < producers; ++p)
-        box.addSender();
-    std::vector<std::thread> threads;
-    // On an early return: release producers that may be parked, then join.
-    auto joinAll = qScopeGuard([&] {
-        box.detachConsumer();
-        for (std::thread &thread : threads) {
-            if (thread.joinable())
-                thread.join();
+    Producers threads(box, producers, [&](int p) {
+        for (qint64 i = 0; i < perProducer; ++i) {
+            Envelope envelope = messageOf(p, i);
+            const PushResult result = box.push(envelope, false);
+            if (result == PushResult::Queued) {
+                queued[p][i] = 1;
+            } else if (result == refusal) {
+                refused.fetch_add(1, std::memory_order_relaxed);
+                if (valueOf(envelope) != pack(p, i))
+                    failures.add("a refused envelope was moved from");
+            } else {
+                failures.add("push returned neither Queued nor the policy's refusal");
+            }
         }
     });
-    for (int p = 0; p < producers; ++p) {
-        threads.emplace_back([&, p] {
-            for (qint64 i = 0; i < perProducer; ++i) {
-                Envelope envelope = messageOf(p, i);
-                const PushResult result = box.push(envelope, false);
-                if (result == PushResult::Queued) {
-                    queued[p][i] = 1;
-                } else if (result == refusal) {
-                    refused.fetch_add(1, std::memory_order_relaxed);
-                    if (valueOf(envelope) != pack(p, i))
-                        failures.add("a refused envelope was moved from");
-                } else {
-                    failures.add("push returned neither Queued nor the policy's refusal");
-                }
-            }
-            box.removeSender();
-        });
-    }
 
     CHECK(spinUntil([&] { return refused.load() > 0; }));
     OrderChecker checker(producers, perProducer, false);
     const TakeTotals totals = takeUntilFinished(box, checker, failures);
-    if (!failures.isEmpty())
-        box.detachConsumer(); // producers may be parked for good: release them
-    for (std::thread &thread : threads)
-        thread.join();
-    joinAll.dismiss();
+    threads.join(failures);
 
     const qint64 expectedDrops = policy == OverflowPolicy::DropNewest ? refused.load() : 0;
     CHECK_NO_FAILURES(failures);
@@ -980,27 +959,7 @@ void wakeOncePerBatchUnderContention()
     Failures failures;
     std::atomic<qint64> fullSeen{0};
 
-    for (int p = 0; p < producers; ++p)
-        box.addSender();
-    std::vector<std::thread> threads;
-    // On an early return: release producers that may be parked, then join.
-    auto joinAll = qScopeGuard([&] {
-        box.detachConsumer();
-        for (std::thread &thread : threads) {
-            if (thread.joinable())
-                thread.join();
-        }
-    });
-    for (int p = 0; p < producers; ++p) {
-        threads.emplace_back([&, p] {
-            for (qint64 i = 0; i < perProducer; ++i) {
-                Envelope envelope = messageOf(p, i);
-                if (const PushResult result = pushMayBlock(box, envelope, fullSeen); result != PushResult::Queued)
-                    failures.add("push returned " + std::to_string(int(result)));
-            }
-            box.removeSender();
-        });
-    }
+    Producers threads(box, producers, [&](int p) { pushSequence(box, p, perProducer, failures, fullSeen); });
 
     // The consumer a ChannelReceiver is: sleep until woken, then drain in
     // batches while more == true, then sleep again.
@@ -1031,11 +990,7 @@ void wakeOncePerBatchUnderContention()
             break;
         }
     }
-    if (!failures.isEmpty())
-        box.detachConsumer(); // producers may be parked for good: release them
-    for (std::thread &thread : threads)
-        thread.join();
-    joinAll.dismiss();
+    threads.join(failures);
 
     CHECK_NO_FAILURES(failures);
     CHECK_EQ(checker.taken(), producers * perProducer);
@@ -1052,6 +1007,336 @@ void wakeOncePerBatchUnderContention()
     CHECK(box.isFinished());
     std::printf("INFO   : %d wake-ups, %lld batches (%lld emptied the queue) for %lld messages\n", wakes, qlonglong(batches),
           qlonglong(emptyingBatches), qlonglong(checker.taken()));
+}
+
+// --- the queue behind the mailbox: chunks, the spare pool, two sides -------
+
+constexpr int chunkSlots = EnvelopeQueue::ChunkSlots;
+
+// One thread in turn on each side: envelopes keep their order across chunk
+// boundaries whatever the batch sizes, steady traffic reuses chunks, and a
+// drained queue gives its chunks back to the pool, which trimSpares() frees.
+void queueOrderAcrossChunkBoundaries()
+{
+    EnvelopeQueue queue;
+    qint64 next = 0;  // next value pushed
+    qint64 taken = 0; // next value expected
+    std::vector<Envelope> out;
+    const auto push = [&](int count) {
+        for (int i = 0; i < count; ++i)
+            queue.pushBack(messageOf(0, next++));
+    };
+    const auto take = [&](qsizetype count) {
+        out.clear();
+        const qint64 bytes = queue.takeFront(count, out);
+        if (qsizetype(out.size()) != count || bytes != count * qint64(sizeof(qint64)))
+            return false;
+        for (const Envelope &envelope : out) {
+            if (valueOf(envelope) != pack(0, taken++))
+                return false;
+        }
+        return true;
+    };
+
+    CHECK_EQ(queue.available(), 0);
+    CHECK_EQ(queue.chunkCount(), 0);
+    // Every offset within a chunk, for both the head and the tail.
+    for (int round = 0; round < 3 * chunkSlots; ++round) {
+        push(round % (chunkSlots + 3) + 1);
+        CHECK(take(queue.available() - (round % 5 == 0 ? 0 : 1)));
+    }
+    CHECK(take(queue.available()));
+    CHECK_EQ(queue.available(), 0);
+    // Steady traffic through a short queue needs two chunks at most: the one
+    // being filled and, while the head finishes the last, that one.
+    CHECK(queue.chunkCount() <= 2);
+
+    // A burst spanning many chunks, then drained: the chunks go to the pool.
+    push(10 * chunkSlots + 7);
+    const qsizetype burstChunks = queue.chunkCount();
+    CHECK(burstChunks >= 11);
+    CHECK(take(3));
+    CHECK(take(chunkSlots));
+    CHECK(take(queue.available()));
+    CHECK_EQ(queue.chunkCount(), burstChunks);
+    CHECK(queue.spareChunkCount() >= burstChunks - 2);
+    // A second burst of the same size allocates nothing (but perhaps the one
+    // chunk the head has not left yet).
+    push(10 * chunkSlots + 7);
+    CHECK(queue.chunkCount() <= burstChunks + 1);
+    CHECK(take(queue.available()));
+    const qsizetype chunks = queue.chunkCount();
+
+    // The pool hands out only what stayed unused since the last count...
+    {
+        EnvelopeQueue::Retired retired;
+        queue.trimUnneededSpares(retired); // starts counting: all were used
+    }
+    CHECK_EQ(queue.chunkCount(), chunks);
+    push(3 * chunkSlots); // uses three or four of them
+    CHECK(take(queue.available()));
+    {
+        EnvelopeQueue::Retired retired;
+        queue.trimUnneededSpares(retired);
+    }
+    CHECK(queue.spareChunkCount() >= 3 && queue.spareChunkCount() <= EnvelopeQueue::KeptSpareChunks + 5);
+    {
+        EnvelopeQueue::Retired retired;
+        queue.trimUnneededSpares(retired); // none used since
+    }
+    CHECK_EQ(queue.spareChunkCount(), EnvelopeQueue::KeptSpareChunks);
+    // ...and everything but KeptSpareChunks when told to.
+    push(10 * chunkSlots);
+    CHECK(take(queue.available()));
+    {
+        EnvelopeQueue::Retired retired;
+        queue.trimSpares(retired);
+    }
+    CHECK_EQ(queue.spareChunkCount(), EnvelopeQueue::KeptSpareChunks);
+    CHECK(queue.chunkCount() <= EnvelopeQueue::KeptSpareChunks + 2);
+    push(2 * chunkSlots);
+    CHECK(take(queue.available()));
+    CHECK_EQ(taken, next);
+
+    // popFront() takes one at a time, in order, across boundaries too.
+    push(chunkSlots + 2);
+    for (int i = 0; i < chunkSlots + 2; ++i) {
+        Envelope envelope;
+        CHECK_EQ(queue.popFront(&envelope), qint64(sizeof(qint64)));
+        CHECK_EQ(valueOf(envelope), pack(0, taken++));
+    }
+    CHECK_EQ(queue.available(), 0);
+}
+
+// What is still queued when the queue goes away is destroyed with it, in
+// whatever chunk it waits.
+void queueDestroysWhatIsQueued()
+{
+    const QByteArray shared(100, 'x');
+    {
+        EnvelopeQueue queue;
+        for (int i = 0; i < 3 * chunkSlots + 5; ++i)
+            queue.pushBack(Envelope::rawBytes(shared));
+        std::vector<Envelope> out;
+        queue.takeFront(chunkSlots + 1, out);
+        out.clear();
+        CHECK(!shared.isDetached());
+    }
+    CHECK(shared.isDetached());
+}
+
+// A queue that fills across many chunks and drains, over and over, with four
+// producers on one side and a consumer taking irregular batches on the other:
+// nothing lost, duplicated or reordered, and once the channel finished and
+// drained the chunks are freed.
+void chunksGrowAndShrinkUnderContention()
+{
+    constexpr int producers = 4;
+    constexpr qint64 perProducer = 40000;
+    Mailbox box(limitsOf(20 * chunkSlots, OverflowPolicy::Block));
+    CountingConsumer consumer;
+    box.attachConsumer(&consumer);
+    Failures failures;
+    std::atomic<qint64> fullSeen{0};
+
+    Producers threads(box, producers, [&](int p) { pushSequence(box, p, perProducer, failures, fullSeen); });
+
+    OrderChecker checker(producers, perProducer, true);
+    std::vector<Envelope> out;
+    qsizetype mostChunks = 0;
+    qint64 batches = 0;
+    bool finished = false;
+    while (!finished) {
+        if (!consumer.waitForWake(20s)) {
+            failures.add("no wake-up for 20 s: a wake-up was lost");
+            break;
+        }
+        for (;;) {
+            // Now and then let the producers run ahead, so that the queue
+            // spans many chunks before it drains.
+            if (++batches % 64 == 0)
+                std::this_thread::sleep_for(2ms);
+            out.clear();
+            const Mailbox::Batch batch = box.takeBatch(out, 1 + (batches * 37) % 300);
+            for (const Envelope &envelope : out)
+                checker.accept(valueOf(envelope), failures);
+            mostChunks = std::max(mostChunks, box.queueChunkCount());
+            if (batch.more)
+                continue;
+            finished = batch.finished;
+            break;
+        }
+    }
+    threads.join(failures);
+
+    CHECK_NO_FAILURES(failures);
+    CHECK_EQ(checker.taken(), producers * perProducer);
+    CHECK_EQ(box.queuedCount(), 0);
+    CHECK(box.isFinished());
+    CHECK_MSG(mostChunks >= 10, std::to_string(mostChunks) + " chunks at most: the queue never grew");
+    // Finished and drained: the pool is trimmed at once.
+    CHECK_MSG(box.queueChunkCount() <= EnvelopeQueue::KeptSpareChunks + 2,
+              std::to_string(box.queueChunkCount()) + " chunks left");
+    std::printf("INFO   : up to %lld chunks, %lld batches, producers found the queue full %lld times\n",
+                qlonglong(mostChunks), qlonglong(batches), qlonglong(fullSeen.load()));
+}
+
+// The spare chunks a burst needed are kept while bursts keep coming, and those
+// that the pool did not hand out for a second are freed by a drain that
+// empties the queue.
+void unusedChunksFreedAfterASecond()
+{
+    Mailbox box(limitsOf(100 * chunkSlots, OverflowPolicy::Block));
+    box.addSender();
+    std::vector<Envelope> out;
+    const auto burst = [&](int count) {
+        for (int i = 0; i < count; ++i) {
+            Envelope envelope = messageOf(0, i);
+            if (box.push(envelope, false) != PushResult::Queued)
+                return false;
+        }
+        out.clear();
+        return !box.takeBatch(out, count).more && int(out.size()) == count;
+    };
+
+    CHECK(burst(30 * chunkSlots));
+    const qsizetype burstChunks = box.queueChunkCount();
+    CHECK(burstChunks >= 30);
+    CHECK(burst(30 * chunkSlots));
+    // Reused, none freed (and one more at most: the head leaves a chunk only
+    // once a slot beyond it is taken, so the last one was not spare yet).
+    CHECK(box.queueChunkCount() >= burstChunks && box.queueChunkCount() <= burstChunks + 1);
+    // Small traffic for over two seconds: the pool is trimmed to what it
+    // handed out meanwhile (the spares are counted over a second or more,
+    // from the first emptying drain a second after the previous count).
+    QElapsedTimer quiet;
+    quiet.start();
+    while (quiet.elapsed() < 2200) {
+        CHECK(burst(3));
+        std::this_thread::sleep_for(50ms);
+    }
+    CHECK_MSG(box.queueChunkCount() <= EnvelopeQueue::KeptSpareChunks + 3,
+              std::to_string(box.queueChunkCount()) + " chunks left");
+    CHECK(burst(30 * chunkSlots)); // and the queue grows again as needed
+    box.removeSender();
+    // Finished and drained: the pool is trimmed at once.
+    out.clear();
+    CHECK(box.takeBatch(out, 1).finished);
+    CHECK(box.queueChunkCount() <= EnvelopeQueue::KeptSpareChunks + 2);
+}
+
+// Every byte that entered the queue leaves it through the release observer
+// exactly once: taken, dropped by DropOldest, or discarded when the consumer
+// detaches, while producers and the consumer work on both sides at once.
+void releaseObserverAccountsForEveryByte()
+{
+    class Counter final : public MailboxReleaseObserver
+    {
+    public:
+        void released(qint64 bytes) override
+        {
+            if (bytes <= 0)
+                negative.store(true);
+            total.fetch_add(bytes);
+        }
+        std::atomic<qint64> total{0};
+        std::atomic<bool> negative{false};
+    };
+
+    constexpr int producers = 4;
+    constexpr qint64 perProducer = 30000;
+    Mailbox box(limitsOf(3 * chunkSlots, OverflowPolicy::DropOldest, 200 * 64));
+    Counter counter;
+    box.setReleaseObserver(&counter);
+    Failures failures;
+    std::atomic<qint64> queuedBytes{0};
+    std::atomic<int> running{producers};
+
+    for (int p = 0; p < producers; ++p)
+        box.addSender();
+    std::vector<std::thread> threads;
+    auto joinAll = qScopeGuard([&] {
+        box.detachConsumer();
+        for (std::thread &thread : threads) {
+            if (thread.joinable())
+                thread.join();
+        }
+        box.setReleaseObserver(nullptr);
+    });
+    for (int p = 0; p < producers; ++p) {
+        threads.emplace_back([&, p] {
+            for (qint64 i = 0; i < perProducer; ++i) {
+                // Sizes vary, so that the byte bound and the count bound both bite.
+                Envelope envelope = Envelope::rawBytes(QByteArray(int(1 + (i * 7 + p) % 120), 'p'));
+                const qint64 bytes = envelope.bytes;
+                const PushResult result = box.push(envelope, false);
+                if (result == PushResult::Queued)
+                    queuedBytes.fetch_add(bytes);
+                else if (result != PushResult::Closed)
+                    failures.add("push returned " + std::to_string(int(result)));
+            }
+            running.fetch_sub(1);
+        });
+    }
+
+    // Let drops happen for sure, take for a while, then detach (with messages
+    // most likely still coming).
+    CHECK(spinUntil([&] { return box.droppedCount() > 0; }));
+    std::vector<Envelope> out;
+    qint64 takenBytes = 0;
+    do {
+        out.clear();
+        box.takeBatch(out, 50);
+        for (const Envelope &envelope : out)
+            takenBytes += envelope.bytes;
+    } while (running.load() > 0 && takenBytes < 200000);
+    box.detachConsumer();
+    for (std::thread &thread : threads)
+        thread.join();
+    joinAll.dismiss();
+
+    CHECK_NO_FAILURES(failures);
+    CHECK(!counter.negative.load());
+    CHECK(box.droppedCount() > 0);
+    CHECK(takenBytes > 0);
+    CHECK_EQ(counter.total.load(), queuedBytes.load());
+    // Closed after the detach: nothing more enters.
+    Envelope late = messageOf(0, 0);
+    CHECK_EQ(box.push(late, false), PushResult::Closed);
+    CHECK(!box.pushUnbounded(late));
+    box.setReleaseObserver(nullptr);
+    CHECK_EQ(counter.total.load(), queuedBytes.load());
+}
+
+// Blocked producers are woken once the queue drained to half, not at every
+// batch; a producer must still get in when the consumer takes one message
+// and then stops above half (its slot may be waiting for a lock that the
+// producer's thread holds): room for one message is room.
+void blockedProducerGetsInWhenConsumerStopsAboveHalf()
+{
+    constexpr qsizetype capacity = 8;
+    Mailbox box(limitsOf(capacity, OverflowPolicy::Block));
+    box.addSender();
+    for (int i = 0; i < capacity; ++i) {
+        Envelope envelope = messageOf(0, i);
+        CHECK_EQ(box.push(envelope, false), PushResult::Queued);
+    }
+    std::atomic<int> result{-1};
+    Parked producer([&] {
+        Envelope envelope = messageOf(0, capacity);
+        result.store(int(box.push(envelope, true)));
+    });
+    CHECK(producer.waitUntilParked());
+    CHECK(!producer.hasReturned());
+
+    std::vector<Envelope> out;
+    const Mailbox::Batch batch = box.takeBatch(out, 1);
+    CHECK(batch.more);
+    CHECK_EQ(out.size(), size_t(1));
+    CHECK(spinUntil([&] { return producer.hasReturned(); }));
+    CHECK_EQ(result.load(), int(PushResult::Queued));
+    CHECK_EQ(box.queuedCount(), capacity);
+    box.removeSender();
 }
 
 } // namespace
@@ -1087,6 +1372,13 @@ int main(int argc, char **argv)
         TEST(pushAfterCloseIsClosed),
         TEST(wakeOncePerBatch),
         TEST(wakeOncePerBatchUnderContention),
+        // The queue: chunks, the spare pool, producer and consumer sides.
+        TEST(queueOrderAcrossChunkBoundaries),
+        TEST(queueDestroysWhatIsQueued),
+        TEST(chunksGrowAndShrinkUnderContention),
+        TEST(unusedChunksFreedAfterASecond),
+        TEST(releaseObserverAccountsForEveryByte),
+        TEST(blockedProducerGetsInWhenConsumerStopsAboveHalf),
     };
 #undef TEST
 
