@@ -10,6 +10,7 @@
 #include <QtCore/qcoreapplication.h>
 #include <QtCore/qendian.h>
 #include <QtCore/qiodevice.h>
+#include <QtCore/qscopedvaluerollback.h>
 #include <QtCore/qthread.h>
 
 #include <algorithm>
@@ -27,6 +28,14 @@ constexpr qint64 writeHighWater = 1024 * 1024;
 // Payloads this large go to the socket as they are instead of being copied
 // into the batch buffer first.
 constexpr qint64 directWriteThreshold = 64 * 1024;
+// A batch this large goes to the socket before more is added: big enough to
+// cost one system call for hundreds of small frames, small enough to stay in
+// the cache.
+constexpr qsizetype batchSize = 64 * 1024;
+// QIODevice::write() keeps a reference to a QByteArray this large (Qt's
+// QRINGBUFFER_CHUNKSIZE) instead of copying it.
+constexpr qsizetype qtWriteChunkSize = 4096;
+
 constexpr int messagesPerStreamPerPass = 256;
 // What Qt may buffer from the kernel before we read it; we drain it on every
 // readyRead, so this only caps a burst.
@@ -97,6 +106,7 @@ Connection::Connection(Role role, std::unique_ptr<StreamSocket> socket, const Se
     , m_streamOptions(streamOptions)
     , m_socket(std::move(socket))
     , m_state(role == Role::Client ? State::Connecting : State::AwaitingHello)
+    , m_source(*m_socket->device())
     , m_decoder(settings.maxFrame, true)
     , m_nextOwnStream(role == Role::Client ? 1 : 2)
 {
@@ -314,11 +324,10 @@ void Connection::onReadyRead()
 {
     if (!m_socket->device()->isOpen())
         return; // a reset: nothing buffered is readable any more
-    Wire::DeviceSource source(*m_socket->device());
     Wire::Frame frame;
     bool completedAny = false;
     while (m_state != State::Closed) {
-        const auto status = m_decoder.next(source, frame);
+        const auto status = m_decoder.next(m_source, frame);
         if (status == Wire::FrameDecoder::Status::NeedMore)
             break;
         if (status == Wire::FrameDecoder::Status::Error) {
@@ -332,10 +341,11 @@ void Connection::onReadyRead()
             }
             return;
         }
-        m_lastReceived.restart();
         completedAny = true;
         handleFrame(frame);
     }
+    if (completedAny)
+        m_lastReceived.restart();
     if (m_state == State::Closed)
         return;
     // Each frame gets the whole progress timeout from when it began.
@@ -348,6 +358,8 @@ void Connection::onReadyRead()
 
 void Connection::onBytesWritten()
 {
+    if (m_flushing)
+        return; // the writer that flushed goes on by itself
     if (!m_writable.empty() && !backlogged())
         writeStreams();
     if (m_state == State::Closing)
@@ -685,10 +697,11 @@ Connection::Progress Connection::writeStream(ConnectionStream &stream)
 
 void Connection::appendMessage(ConnectionStream &stream, const Envelope &envelope)
 {
-    Envelope prepared = envelope;
-    if (prepared.kind == Envelope::Kind::Typed) {
-        // Senders prepare messages on their own thread; this covers a
-        // message queued before its sender had a link.
+    // Senders prepare typed messages on their own thread; this covers one
+    // queued before its sender had a link.
+    Envelope prepared;
+    if (envelope.kind == Envelope::Kind::Typed) {
+        prepared = envelope;
         Error error = Error::NoError;
         QString text;
         auto link = stream.link.lock();
@@ -698,7 +711,11 @@ void Connection::appendMessage(ConnectionStream &stream, const Envelope &envelop
             return;
         }
     }
-    const QByteArray payload = prepared.payload.toByteArray();
+    const Envelope &message = envelope.kind == Envelope::Kind::Typed ? prepared : envelope;
+    // Raw and encoded payloads are QByteArrays: read in place, not copied.
+    const bool isBytes = message.payload.metaType() == QMetaType::fromType<QByteArray>();
+    const QByteArray converted = isBytes ? QByteArray() : message.payload.toByteArray();
+    const QByteArray &payload = isBytes ? *static_cast<const QByteArray *>(message.payload.constData()) : converted;
     if (payload.size() > qsizetype(m_peerMaxFrame)) {
         if (auto link = stream.link.lock())
             link->notifySendersError(Error::MessageTooLargeError,
@@ -708,11 +725,13 @@ void Connection::appendMessage(ConnectionStream &stream, const Envelope &envelop
                                          .arg(m_peerMaxFrame));
         return;
     }
-    const auto type = prepared.kind == Envelope::Kind::Raw ? Wire::FrameType::Raw : Wire::FrameType::Data;
-    const quint8 flags = type == Wire::FrameType::Data ? prepared.wireFlags : 0;
+    const auto type = message.kind == Envelope::Kind::Raw ? Wire::FrameType::Raw : Wire::FrameType::Data;
+    const quint8 flags = type == Wire::FrameType::Data ? message.wireFlags : 0;
     stream.sendWindow -= payload.size() + Wire::windowChargePerMessage;
     if (payload.size() < directWriteThreshold) {
         Wire::appendFrame(m_writeBuffer, type, flags, stream.id, payload);
+        if (m_writeBuffer.size() >= batchSize)
+            flush();
         return;
     }
     Wire::appendHeader(m_writeBuffer, type, flags, stream.id, quint32(payload.size()));
@@ -724,9 +743,26 @@ void Connection::flush()
 {
     if (m_writeBuffer.isEmpty() || !m_socket)
         return;
-    m_socket->device()->write(m_writeBuffer);
-    m_writeBuffer.clear();
+    QIODevice *const device = m_socket->device();
+    // With nothing of ours still in Qt's buffer, the batch goes to the
+    // system now rather than at the event loop's next write notification:
+    // a round trip is a turn shorter.
+    const bool socketIdle = device->bytesToWrite() == 0;
+    // Qt keeps a reference to a buffer of its chunk size or more, and copies
+    // a smaller one: the first gets a fresh buffer, the second keeps ours.
+    const bool handedOver = m_writeBuffer.size() >= qtWriteChunkSize;
+    device->write(m_writeBuffer);
+    if (handedOver) {
+        m_writeBuffer = QByteArray();
+        m_writeBuffer.reserve(batchSize + batchSize / 4);
+    } else {
+        m_writeBuffer.resize(0);
+    }
     m_lastSent.restart();
+    if (socketIdle && !m_flushing) {
+        const QScopedValueRollback<bool> flushing(m_flushing, true);
+        m_socket->flush();
+    }
 }
 
 void Connection::retireIfDone(ConnectionStream &stream)

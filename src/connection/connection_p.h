@@ -125,8 +125,10 @@ private:
     const ChannelOptions m_streamOptions;
     std::unique_ptr<StreamSocket> m_socket;
     State m_state;
+    Wire::DeviceSource m_source; // reads ahead: one for the connection's life
     Wire::FrameDecoder m_decoder;
     QByteArray m_writeBuffer;
+    bool m_flushing = false; // in flush(): the socket's bytesWritten() is nested
 
     quint32 m_peerMaxFrame = Wire::minimumMaxFrame;
     quint32 m_peerWindow = 0;

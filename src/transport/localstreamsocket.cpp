@@ -168,6 +168,11 @@ void LocalStreamSocket::setReadBufferSize(qint64 bytes)
     m_socket->setReadBufferSize(bytes);
 }
 
+void LocalStreamSocket::flush()
+{
+    m_socket->flush();
+}
+
 qintptr LocalStreamSocket::socketDescriptor() const
 {
     return m_socket->socketDescriptor();

@@ -28,6 +28,7 @@ public:
     void disconnectFromPeer() override;
     void abort() override;
     void setReadBufferSize(qint64 bytes) override;
+    void flush() override;
 
     // The descriptor, for the peer-credentials check (SO_PEERCRED) and for
     // passing descriptors; -1 when closed.

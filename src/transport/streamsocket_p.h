@@ -73,6 +73,10 @@ public:
     // Bytes device() buffers before it stops reading from the socket (0 =
     // unlimited, the default): the kernel's window then slows the peer down.
     virtual void setReadBufferSize(qint64 bytes) = 0;
+    // Hands what device() buffered to the system now, as much as it takes,
+    // instead of at the event loop's next write notification. May emit
+    // device()->bytesWritten() before it returns.
+    virtual void flush() = 0;
 
     // A connect attempt that neither succeeds nor fails within this time fails
     // with TimeoutError. Counted from connectTo(); setting it while connecting

@@ -183,4 +183,9 @@ void TcpStreamSocket::setReadBufferSize(qint64 bytes)
     m_socket->setReadBufferSize(bytes);
 }
 
+void TcpStreamSocket::flush()
+{
+    m_socket->flush();
+}
+
 } // namespace Qonduit

@@ -33,6 +33,7 @@ public:
     void disconnectFromPeer() override;
     void abort() override;
     void setReadBufferSize(qint64 bytes) override;
+    void flush() override;
 
     // The underlying socket, for socket options and addresses.
     QTcpSocket *tcpSocket() const { return m_socket; }

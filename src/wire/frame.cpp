@@ -4,6 +4,7 @@
 #include <QtCore/qendian.h>
 #include <QtCore/qiodevice.h>
 
+#include <algorithm>
 #include <cstring>
 #include <utility>
 
@@ -58,6 +59,25 @@ QString describeForeignBytes(QByteArrayView bytes)
     return QString();
 }
 
+char *writeHeader(char *at, FrameType type, quint8 flags, quint32 stream, quint32 payloadLength)
+{
+    qToBigEndian<quint32>(payloadLength, at);
+    at[4] = char(type);
+    at[5] = char(flags);
+    qToBigEndian<quint32>(stream, at + 6);
+    return at + headerSize;
+}
+
+// Grows out by size bytes and returns where they start: one resize per
+// frame, keeping QByteArray's geometric growth (batches append many frames,
+// and an exact reserve per frame would defeat it).
+char *grow(QByteArray &out, qsizetype size)
+{
+    const qsizetype old = out.size();
+    out.resize(old + size);
+    return out.data() + old;
+}
+
 } // namespace
 
 QByteArrayView preface()
@@ -67,36 +87,56 @@ QByteArrayView preface()
 
 void appendHeader(QByteArray &out, FrameType type, quint8 flags, quint32 stream, quint32 payloadLength)
 {
-    char header[headerSize];
-    qToBigEndian<quint32>(payloadLength, header);
-    header[4] = char(type);
-    header[5] = char(flags);
-    qToBigEndian<quint32>(stream, header + 6);
-    out.append(header, headerSize);
+    writeHeader(grow(out, headerSize), type, flags, stream, payloadLength);
 }
 
 void appendFrame(QByteArray &out, FrameType type, quint8 flags, quint32 stream, QByteArrayView payload)
 {
     Q_ASSERT(quint64(payload.size()) <= 0xffffffffu);
-    // No reserve() here: batches append many frames, and an exact reserve
-    // per frame would defeat QByteArray's geometric growth.
-    appendHeader(out, type, flags, stream, quint32(payload.size()));
-    out.append(payload.data(), payload.size());
+    char *const body = writeHeader(grow(out, headerSize + payload.size()), type, flags, stream,
+                                   quint32(payload.size()));
+    if (!payload.isEmpty())
+        std::memcpy(body, payload.data(), size_t(payload.size()));
+}
+
+DeviceSource::DeviceSource(QIODevice &device)
+    : m_device(device)
+    , m_block(new char[readAheadSize])
+{
 }
 
 qint64 DeviceSource::bytesAvailable() const
 {
-    return m_device.bytesAvailable();
+    return (m_blockSize - m_blockOffset) + m_device.bytesAvailable();
 }
 
 qint64 DeviceSource::read(char *data, qint64 maxSize)
 {
+    qint64 done = std::min(maxSize, m_blockSize - m_blockOffset);
+    if (done > 0) {
+        std::memcpy(data, m_block.get() + m_blockOffset, size_t(done));
+        m_blockOffset += done;
+    }
     // A closed device is "nothing now" (and would warn on every read): the
     // connection learns of the close from the socket's own signals.
-    if (!m_device.isReadable())
-        return 0;
-    const qint64 n = m_device.read(data, maxSize);
-    return n > 0 ? n : 0;
+    if (done == maxSize || !m_device.isReadable())
+        return done;
+    if (maxSize - done >= readAheadSize / 4) {
+        const qint64 n = m_device.read(data + done, maxSize - done);
+        return done + std::max<qint64>(n, 0);
+    }
+    return done + readAhead(data + done, maxSize - done);
+}
+
+qint64 DeviceSource::readAhead(char *data, qint64 maxSize)
+{
+    const qint64 n = m_device.read(m_block.get(), readAheadSize);
+    m_blockOffset = 0;
+    m_blockSize = std::max<qint64>(n, 0);
+    const qint64 done = std::min(maxSize, m_blockSize);
+    std::memcpy(data, m_block.get(), size_t(done));
+    m_blockOffset = done;
+    return done;
 }
 
 qint64 MemorySource::read(char *data, qint64 maxSize)

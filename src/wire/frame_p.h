@@ -5,6 +5,8 @@
 #include <QtCore/qbytearrayview.h>
 #include <QtCore/qstring.h>
 
+#include <memory>
+
 class QIODevice;
 
 // The frame layer of docs/protocol.md (sections 2-4): the preface, the
@@ -82,15 +84,26 @@ protected:
     ~ByteSource() = default;
 };
 
+// Reads a device ahead in blocks, so that a stream of small frames costs a
+// memcpy per read rather than a QIODevice::read() each; reads of a quarter
+// block or more (large payloads) go straight to the device. The bytes read
+// ahead live here: keep one source per device for as long as it is read.
 class DeviceSource final : public ByteSource
 {
 public:
-    explicit DeviceSource(QIODevice &device) : m_device(device) {}
+    static constexpr qint64 readAheadSize = 64 * 1024;
+
+    explicit DeviceSource(QIODevice &device);
     qint64 bytesAvailable() const override;
     qint64 read(char *data, qint64 maxSize) override;
 
 private:
+    qint64 readAhead(char *data, qint64 maxSize);
+
     QIODevice &m_device;
+    std::unique_ptr<char[]> m_block;
+    qint64 m_blockOffset = 0;
+    qint64 m_blockSize = 0;
 };
 
 class MemorySource final : public ByteSource
