@@ -67,11 +67,12 @@ bool ChannelSenderPrivate::push(Envelope envelope)
     case Mailbox::PushResult::DroppedNewest:
         return false;
     case Mailbox::PushResult::Full: {
+        mailbox->watchForRoom(this);
         const auto limits = mailbox->limits();
         setErrorAndEmit(Error::QueueFullError,
                         ChannelSender::tr("The channel is full (%1 messages, %2 bytes at most) and its policy "
-                                          "does not wait here; slow the producer, raise the capacity or "
-                                          "choose a drop policy.")
+                                          "does not wait here; send again on readyToSend(), raise the "
+                                          "capacity or choose a drop policy.")
                             .arg(limits.capacity)
                             .arg(limits.capacityBytes));
         return false;
@@ -93,7 +94,20 @@ ChannelSender::ChannelSender(ChannelSenderPrivate &dd, QObject *parent)
     dd.state = dd.open ? ChannelState::ConnectedState : ChannelState::UnconnectedState;
 }
 
-ChannelSender::~ChannelSender() = default;
+void ChannelSenderPrivate::roomAvailable()
+{
+    // q_ptr outlives this call: ~ChannelSender() stops the watch first, under
+    // the lock this runs under, and ~QObject drops what was posted.
+    auto *q = static_cast<ChannelSender *>(q_ptr);
+    QMetaObject::invokeMethod(q, [q] { Q_EMIT q->readyToSend(); }, Qt::QueuedConnection);
+}
+
+ChannelSender::~ChannelSender()
+{
+    Q_D(ChannelSender);
+    if (d->mailbox)
+        d->mailbox->stopWatchingForRoom(d);
+}
 
 bool ChannelSender::send(const QVariant &message)
 {

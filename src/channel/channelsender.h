@@ -71,6 +71,15 @@ public:
     Q_INVOKABLE void close();
     bool isOpen() const;
 
+Q_SIGNALS:
+    // After a send() or sendRaw() of this sender failed with QueueFullError:
+    // the queue has drained to half its bounds, so sending may go on (the Qt
+    // way, like QIODevice::bytesWritten(), instead of retrying on a timer).
+    // Also emitted when the receiver went away meanwhile, so that the next
+    // send reports that. Queued to this sender's thread; once for any
+    // number of refusals before the room came.
+    void readyToSend();
+
 public:
     // Made by Channel::local(), Channel::connectTo() and ChannelServer: the
     // private class is not part of the installed API.

@@ -11,7 +11,7 @@
 
 namespace Qonduit {
 
-class ChannelSenderPrivate final : public ChannelEndpointPrivate
+class ChannelSenderPrivate final : public ChannelEndpointPrivate, public MailboxRoomWatcher
 {
     Q_DECLARE_PUBLIC(ChannelSender)
 
@@ -23,6 +23,8 @@ public:
 
     bool push(Envelope envelope);
     bool leave();
+    // Queues readyToSend() on the sender's thread.
+    void roomAvailable() override;
 
     const std::shared_ptr<Mailbox> mailbox;
     std::atomic<bool> open;

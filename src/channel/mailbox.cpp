@@ -260,6 +260,7 @@ qint64 EnvelopeQueue::takeFront(qsizetype count, std::vector<Envelope> &out)
 //     the queue; a push publishes, then loads m_blockedConsumers.
 //   - blocked push(): it counts itself in m_blockedProducers, then re-checks
 //     the room; a take stores the taken count, then loads m_blockedProducers.
+//     The same for watchForRoom() and m_roomWatcherCount.
 
 Mailbox::Mailbox(const Limits &limits)
     : m_queue(std::make_unique<EnvelopeQueue>())
@@ -390,22 +391,61 @@ void Mailbox::trimQueueLocked(EnvelopeQueue::Retired &retired)
 bool Mailbox::roomWorthNotifyingLocked() const
 {
     // Waking a producer for every batch taken makes it run, queue a batch and
-    // sleep again, over and over: blocked producers are woken once the queue
-    // drained to half its bounds (or emptied, for a message that needs more).
-    if (m_blockedProducers.load(std::memory_order_seq_cst) == 0)
+    // sleep again, over and over: blocked producers and watchers hear of
+    // room once the queue drained to half its bounds (or emptied, for a
+    // message that needs more).
+    if (m_blockedProducers.load(std::memory_order_seq_cst) == 0
+        && m_roomWatcherCount.load(std::memory_order_seq_cst) == 0) {
         return false;
+    }
+    return roomAtHalfLocked();
+}
+
+bool Mailbox::roomAtHalfLocked() const
+{
     const EnvelopeQueue::Occupancy queued = m_queue->occupancyForTake();
     return queued.count == 0
         || (queued.count <= m_limits.capacity / 2 && queued.bytes <= m_limits.capacityBytes / 2);
 }
 
-void Mailbox::notifyRoom()
+void Mailbox::notifyRoom(bool tellWatchers)
 {
     // A producer between finding the queue full and waiting holds the push
     // lock: once we had it, each blocked producer is waiting, or will see
     // the room when it checks.
-    lockPush().unlock();
+    auto lock = lockPush();
+    if (tellWatchers)
+        tellRoomWatchersLocked();
+    lock.unlock();
     m_roomAvailable.notify_all();
+}
+
+void Mailbox::watchForRoom(MailboxRoomWatcher *watcher)
+{
+    const auto lock = lockPush();
+    if (std::find(m_roomWatchers.begin(), m_roomWatchers.end(), watcher) == m_roomWatchers.end()) {
+        m_roomWatchers.push_back(watcher);
+        m_roomWatcherCount.store(int(m_roomWatchers.size()), std::memory_order_seq_cst);
+    }
+    // Re-checked once counted, see the protocol above: the room may have
+    // come between the refused push and now.
+    if (m_consumerGone || roomAtHalfLocked())
+        tellRoomWatchersLocked();
+}
+
+void Mailbox::stopWatchingForRoom(MailboxRoomWatcher *watcher)
+{
+    const auto lock = lockPush();
+    m_roomWatchers.erase(std::remove(m_roomWatchers.begin(), m_roomWatchers.end(), watcher), m_roomWatchers.end());
+    m_roomWatcherCount.store(int(m_roomWatchers.size()), std::memory_order_relaxed);
+}
+
+void Mailbox::tellRoomWatchersLocked()
+{
+    const std::vector<MailboxRoomWatcher *> watchers = std::exchange(m_roomWatchers, {});
+    m_roomWatcherCount.store(0, std::memory_order_relaxed);
+    for (MailboxRoomWatcher *watcher : watchers)
+        watcher->roomAvailable();
 }
 
 Mailbox::PushResult Mailbox::push(Envelope &envelope, bool mayBlock, const std::atomic<bool> *senderOpen)
@@ -500,6 +540,7 @@ void Mailbox::detachConsumer()
         releaseLocked(bytes);
         m_roomAvailable.notify_all();
         m_messageAvailable.notify_all();
+        tellRoomWatchersLocked();
     }
     // Payload destructors run outside the locks: they may be arbitrary user code.
 }
@@ -537,7 +578,7 @@ Mailbox::Batch Mailbox::takeBatch(std::vector<Envelope> &out, qsizetype max)
             trimQueueLocked(retired);
     }
     if (notify)
-        notifyRoom();
+        notifyRoom(true);
     return batch;
 }
 
@@ -545,6 +586,7 @@ Mailbox::TakeResult Mailbox::take(Envelope &out, QDeadlineTimer deadline, qint64
 {
     EnvelopeQueue::Retired retired; // freed after unlocking
     bool notify = false;
+    bool tellWatchers = false;
     {
         auto lock = lockTake();
         while (m_queue->available() == 0) {
@@ -565,7 +607,8 @@ Mailbox::TakeResult Mailbox::take(Envelope &out, QDeadlineTimer deadline, qint64
         releaseLocked(m_queue->popFront(&out));
         // One message at a time: whoever takes that way may take no more for
         // a while, so a blocked producer hears of every bit of room.
-        notify = m_blockedProducers.load(std::memory_order_seq_cst) > 0;
+        tellWatchers = roomWorthNotifyingLocked();
+        notify = tellWatchers || m_blockedProducers.load(std::memory_order_seq_cst) > 0;
         if (lagged) {
             *lagged = m_droppedSinceReport.load(std::memory_order_relaxed) != 0
                 ? m_droppedSinceReport.exchange(0, std::memory_order_relaxed)
@@ -578,7 +621,7 @@ Mailbox::TakeResult Mailbox::take(Envelope &out, QDeadlineTimer deadline, qint64
             trimQueueLocked(retired);
     }
     if (notify)
-        notifyRoom();
+        notifyRoom(tellWatchers);
     return TakeResult::Taken;
 }
 

@@ -166,6 +166,19 @@ protected:
     ~MailboxReleaseObserver() = default;
 };
 
+// Hears that a queue which refused its push has room again: the queue drained
+// to half its bounds, or its consumer left (so that the next push learns why).
+// Called once per watchForRoom(), with the push lock held, from the thread
+// that made the room; must only schedule.
+class MailboxRoomWatcher
+{
+public:
+    virtual void roomAvailable() = 0;
+
+protected:
+    ~MailboxRoomWatcher() = default;
+};
+
 // The cross-thread core every channel stands on: a bounded FIFO queue shared
 // by any number of producers and one consumer.
 //
@@ -229,6 +242,8 @@ public:
         const BothLocks locks = lockBoth();
         apply(m_limits);
         m_roomAvailable.notify_all();
+        if (roomAtHalfLocked())
+            tellRoomWatchersLocked();
     }
 
     // --- producer side ---
@@ -245,6 +260,11 @@ public:
     // that ends a stream, which no policy may drop. Fails only when the
     // consumer is gone.
     bool pushUnbounded(Envelope &envelope);
+    // After a push returned Full: watcher hears of the next room, once. A
+    // watcher already waiting is not added twice; stopWatchingForRoom()
+    // before it dies.
+    void watchForRoom(MailboxRoomWatcher *watcher);
+    void stopWatchingForRoom(MailboxRoomWatcher *watcher);
     // Whether the consumer drains on the calling thread (false without one).
     bool consumerDrainsOnCurrentThread() const;
     // nullptr detaches; detach before the observer dies.
@@ -286,6 +306,7 @@ private:
     void enqueueLocked(Envelope &envelope);
     void wakeConsumerLocked();
     void notifyBlockedConsumersLocked();
+    void tellRoomWatchersLocked();
     // Both locks held.
     void dropOldestLocked();
     // Take lock held.
@@ -293,9 +314,11 @@ private:
     bool roomWorthNotifyingLocked() const;
     void trimQueueLocked(EnvelopeQueue::Retired &retired);
     bool queueDrainedLocked() const;
+    bool roomAtHalfLocked() const;
     // No lock held: wakes producers blocked for room, once none is between
-    // finding the queue full and waiting.
-    void notifyRoom();
+    // finding the queue full and waiting, and with tellWatchers the room
+    // watchers.
+    void notifyRoom(bool tellWatchers);
 
     // Grouped by who writes them how often, with padding between the groups
     // so that no two share a cache line: a producer's lock must not stall on
@@ -305,6 +328,7 @@ private:
     int m_senders = 0; // push lock
     bool m_hadSenders = false; // push lock
     std::atomic<void *> m_nextSlotHint{nullptr}; // written under the push lock
+    std::vector<MailboxRoomWatcher *> m_roomWatchers; // push lock
     char m_pushSidePadding[64];
     // Take side, written by every batch.
     mutable std::mutex m_takeMutex;
@@ -321,6 +345,7 @@ private:
     bool m_consumerGone = false;
     std::atomic<bool> m_finished{false}; // finishedLocked(), for the take side
     std::atomic<int> m_blockedProducers{0};
+    std::atomic<int> m_roomWatcherCount{0}; // m_roomWatchers.size(), for the take side
     std::atomic<int> m_blockedConsumers{0};
     std::atomic<qint64> m_droppedSinceReport{0}; // read by every batch, written by drops
     char m_sharedPadding[64];

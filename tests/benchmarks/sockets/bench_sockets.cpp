@@ -14,9 +14,9 @@
 //     number in its first 4 bytes; the receiver checks size and order;
 //   - Qonduit: ChannelServer + Channel::connectTo, default ChannelOptions;
 //     the sender calls sendRaw() on its event loop, at most --per-turn
-//     (1024) messages per turn, and when the queue is full (QueueFullError:
-//     the API has no "room again" signal) it tries again 1 ms later; the
-//     receiver counts in a slot on rawMessageReceived();
+//     (1024) messages per turn, and when the queue is full (QueueFullError)
+//     it goes on at readyToSend(); the receiver counts in a slot on
+//     rawMessageReceived();
 //   - raw Qt: the sender write()s the 4-byte prefix and the payload of each
 //     message into Qt's buffer while bytesToWrite() is under 1 MiB (the high
 //     water mark Qonduit's connection uses too), and goes on from
@@ -341,23 +341,18 @@ int qonduitPeer(const PeerArgs &args)
     qint64 sent = 0;
     bool failed = false;
     const QByteArray templ = makeTemplate(args.size);
-    // Every event-loop turn while there is room; ChannelSender has no signal
-    // for "room again", so a full queue is retried after a millisecond (a
-    // zero timer would spin, burning the CPU the connection needs).
+    // Every event-loop turn while there is room; after a refusal, from
+    // readyToSend() on (the way a raw socket goes on from bytesWritten()).
     QTimer pump;
     pump.setInterval(0);
     QObject::connect(&pump, &QTimer::timeout, sender, [&] {
-        if (pump.interval() != 0)
-            pump.setInterval(0);
         for (int i = 0; i < args.perTurn && sent < args.count; ++i) {
             if (!sender->sendRaw(makeMessage(templ, quint32(sent)))) {
-                if (sender->error() == Error::QueueFullError) {
-                    pump.setInterval(1);
+                pump.stop();
+                if (sender->error() == Error::QueueFullError)
                     return;
-                }
                 std::fprintf(stderr, "peer: sendRaw failed: %s\n", qPrintable(sender->errorString()));
                 failed = true;
-                pump.stop();
                 QCoreApplication::exit(1);
                 return;
             }
@@ -367,6 +362,10 @@ int qonduitPeer(const PeerArgs &args)
             pump.stop();
             status = 0;
         }
+    });
+    QObject::connect(sender, &ChannelSender::readyToSend, &pump, [&] {
+        if (!failed && sent < args.count)
+            pump.start();
     });
     if (args.role == u"send") {
         QObject::connect(sender, &ChannelEndpoint::connected, &pump, [&] {

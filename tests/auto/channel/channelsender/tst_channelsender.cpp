@@ -59,6 +59,10 @@ private Q_SLOTS:
     void blockedProducerIsReleasedWhenItsSenderCloses();
     void rejectFailsWithQueueFull();
     void dropNewestFailsSilently();
+    void readyToSendFollowsQueueFull();
+    void readyToSendComesOnTheSendersThread();
+    void readyToSendWhenTheReceiverGoes();
+    void senderDestroyedWhileWaitingForRoom();
     void deleteSenderInsideReceiverSlot();
 };
 
@@ -316,6 +320,98 @@ void tst_ChannelSender::dropNewestFailsSilently()
     QCOMPARE(errors.count(), 0);
     QCOMPARE(sender->error(), Error::NoError);
     QCOMPARE(receiver->droppedCount(), 1);
+}
+
+void tst_ChannelSender::readyToSendFollowsQueueFull()
+{
+    ChannelOptions options;
+    options.capacity = 4;
+    options.overflowPolicy = OverflowPolicy::Reject;
+    auto [sender, receiver] = Channel::local(options);
+    QSignalSpy ready(sender.get(), &ChannelSender::readyToSend);
+    QSignalSpy messages(receiver.get(), &ChannelReceiver::messageReceived);
+
+    // Nothing refused: no signal.
+    QVERIFY(sender->send(0));
+    QTRY_COMPARE(messages.count(), 1);
+    QCoreApplication::processEvents();
+    QCOMPARE(ready.count(), 0);
+
+    for (int i = 1; i <= 4; ++i)
+        QVERIFY(sender->send(i));
+    QVERIFY(!sender->send(5));
+    QVERIFY(!sender->send(5)); // refused twice, told once
+    QCOMPARE(sender->error(), Error::QueueFullError);
+    QVERIFY(sender->errorString().contains(QStringLiteral("readyToSend")));
+    QVERIFY(ready.wait());
+    QTRY_COMPARE(messages.count(), 5);
+    QCoreApplication::processEvents();
+    QCOMPARE(ready.count(), 1);
+    QVERIFY(sender->send(5));
+    QTRY_COMPARE(messages.count(), 6);
+    QCOMPARE(messages.last().at(0).toInt(), 5);
+}
+
+void tst_ChannelSender::readyToSendComesOnTheSendersThread()
+{
+    ChannelOptions options;
+    options.capacity = 1;
+    options.overflowPolicy = OverflowPolicy::Reject;
+    auto [sender, receiver] = Channel::local(options);
+    QThread senderThread;
+    senderThread.start();
+    auto stopThread = qScopeGuard([&] {
+        senderThread.quit();
+        senderThread.wait();
+    });
+    sender->moveToThread(&senderThread);
+    std::atomic<QThread *> emittedOn{nullptr};
+    connect(sender.get(), &ChannelSender::readyToSend, sender.get(),
+            [&] { emittedOn.store(QThread::currentThread()); }, Qt::DirectConnection);
+    // send() is safe from any thread; the refusal is this sender's.
+    QVERIFY(sender->send(1));
+    QVERIFY(!sender->send(2));
+    QSignalSpy messages(receiver.get(), &ChannelReceiver::messageReceived);
+    QTRY_COMPARE(messages.count(), 1);
+    QTRY_VERIFY(emittedOn.load() != nullptr);
+    QCOMPARE(emittedOn.load(), &senderThread);
+    // Back to this thread before that one ends, to be destroyed here (only
+    // the thread an object lives in may move it).
+    QThread *const testThread = QThread::currentThread();
+    QMetaObject::invokeMethod(sender.get(), [s = sender.get(), testThread] { s->moveToThread(testThread); },
+                              Qt::BlockingQueuedConnection);
+}
+
+void tst_ChannelSender::readyToSendWhenTheReceiverGoes()
+{
+    ChannelOptions options;
+    options.capacity = 1;
+    options.overflowPolicy = OverflowPolicy::Reject;
+    auto [sender, receiver] = Channel::local(options);
+    QSignalSpy ready(sender.get(), &ChannelSender::readyToSend);
+    QVERIFY(sender->send(1));
+    QVERIFY(!sender->send(2));
+    receiver.reset();
+    QVERIFY(ready.wait());
+    QVERIFY(!sender->send(2));
+    QCOMPARE(sender->error(), Error::ChannelClosedError);
+}
+
+void tst_ChannelSender::senderDestroyedWhileWaitingForRoom()
+{
+    ChannelOptions options;
+    options.capacity = 1;
+    options.overflowPolicy = OverflowPolicy::Reject;
+    auto [sender, receiver] = Channel::local(options);
+    auto clone = sender->clone();
+    QVERIFY(sender->send(1));
+    QVERIFY(!sender->send(2));
+    QVERIFY(!clone->send(2));
+    QSignalSpy cloneReady(clone.get(), &ChannelSender::readyToSend);
+    sender.reset(); // gone before the room comes: nothing may reach it
+    QSignalSpy messages(receiver.get(), &ChannelReceiver::messageReceived);
+    QVERIFY(cloneReady.wait());
+    QCOMPARE(messages.count(), 1);
 }
 
 void tst_ChannelSender::deleteSenderInsideReceiverSlot()

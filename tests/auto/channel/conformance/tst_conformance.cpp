@@ -51,6 +51,7 @@ private Q_SLOTS:
     void cborMessagesTravel();
     void orderIsKeptUnderLoad();
     void largeMessageTravels();
+    void senderGoesOnAtReadyToSend();
     void closingTheSenderClosesTheRemoteReceiver();
     void droppingTheClientStillDeliversWhatItSent();
     void manyClientsAtOnce();
@@ -61,7 +62,7 @@ private:
     QUrl serverUrl() const;
     bool isInproc() const;
     // A listening server and one connected client with the server's pair.
-    bool connectPair(ChannelPair &client, ChannelPair &server);
+    bool connectPair(ChannelPair &client, ChannelPair &server, const ChannelOptions &clientOptions = {});
 
     std::unique_ptr<ChannelServer> m_server;
 };
@@ -106,10 +107,10 @@ void tst_Conformance::cleanup()
     m_server.reset();
 }
 
-bool tst_Conformance::connectPair(ChannelPair &client, ChannelPair &server)
+bool tst_Conformance::connectPair(ChannelPair &client, ChannelPair &server, const ChannelOptions &clientOptions)
 {
     QSignalSpy newChannel(m_server.get(), &ChannelServer::newChannel);
-    client = Channel::connectTo(m_server->address());
+    client = Channel::connectTo(m_server->address(), clientOptions);
     QSignalSpy connected(client.receiver.get(), &ChannelReceiver::connected);
     if (!m_server->hasPendingChannels() && !newChannel.wait(10000))
         return false;
@@ -246,6 +247,46 @@ void tst_Conformance::largeMessageTravels()
     QTRY_COMPARE_WITH_TIMEOUT(raw.count(), 2, 30000);
     QCOMPARE(raw.at(0).at(0).toByteArray(), big);
     QCOMPARE(raw.at(1).at(0).toByteArray(), QByteArrayLiteral("after"));
+}
+
+// A producer on a thread that may not block (this one runs the event loop)
+// sends until the queue is full, then goes on at readyToSend(): everything
+// arrives, in order, with no timer and no lost message.
+void tst_Conformance::senderGoesOnAtReadyToSend()
+{
+    ChannelOptions options;
+    options.capacity = 64;
+    // In-process the receiver's queue is the one the sender fills; over a
+    // socket the sender's own queue comes first.
+    m_server->setChannelOptions(options);
+    ChannelPair client, server;
+    QVERIFY(connectPair(client, server, options));
+    constexpr int total = 20000;
+    int sent = 0;
+    int refusals = 0;
+    int received = 0;
+    bool ordered = true;
+    bool otherError = false;
+    connect(server.receiver.get(), &ChannelReceiver::messageReceived, this, [&](const QVariant &message) {
+        ordered &= message.toInt() == received;
+        ++received;
+    });
+    const auto sendUntilFull = [&] {
+        while (sent < total) {
+            if (!client.sender->send(sent)) {
+                otherError |= client.sender->error() != Error::QueueFullError;
+                ++refusals;
+                return;
+            }
+            ++sent;
+        }
+    };
+    connect(client.sender.get(), &ChannelSender::readyToSend, this, sendUntilFull);
+    sendUntilFull();
+    QTRY_COMPARE_WITH_TIMEOUT(received, total, 30000);
+    QVERIFY(ordered);
+    QVERIFY(!otherError);
+    QVERIFY2(refusals > 0, "the queue never filled: the test did not exercise readyToSend()");
 }
 
 void tst_Conformance::closingTheSenderClosesTheRemoteReceiver()

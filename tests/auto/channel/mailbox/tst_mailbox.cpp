@@ -1341,6 +1341,57 @@ void blockedProducerGetsInWhenConsumerStopsAboveHalf()
 
 } // namespace
 
+// Producers that may not block (a GUI thread's sender under Reject or Block)
+// wait for roomAvailable() after every refusal instead of retrying: each
+// refusal must be followed by the call, or a producer waits for ever.
+void roomWatchersHearOfRoomUnderContention()
+{
+    constexpr int producers = 4;
+    constexpr qint64 perProducer = 20000;
+    Mailbox box(limitsOf(16, OverflowPolicy::Reject));
+    Failures failures;
+    std::atomic<qint64> refusals{0};
+
+    struct FlagWatcher final : MailboxRoomWatcher
+    {
+        std::atomic<bool> told{false};
+        void roomAvailable() override { told.store(true); }
+    };
+    Producers threads(box, producers, [&](int p) {
+        FlagWatcher watcher;
+        const auto stopWatching = qScopeGuard([&] { box.stopWatchingForRoom(&watcher); });
+        for (qint64 i = 0; i < perProducer; ++i) {
+            Envelope envelope = messageOf(p, i);
+            for (;;) {
+                const PushResult result = box.push(envelope, false);
+                if (result == PushResult::Queued)
+                    break;
+                if (result != PushResult::Full) {
+                    failures.add("push returned " + std::to_string(int(result)));
+                    return;
+                }
+                refusals.fetch_add(1, std::memory_order_relaxed);
+                watcher.told.store(false);
+                box.watchForRoom(&watcher);
+                if (!spinUntil([&] { return watcher.told.load(); })) {
+                    failures.add("no roomAvailable() for 20 s after a refusal: a wake-up was lost");
+                    return;
+                }
+            }
+        }
+    });
+
+    OrderChecker checker(producers, perProducer, true);
+    takeUntilFinished(box, checker, failures);
+    threads.join(failures);
+
+    CHECK_NO_FAILURES(failures);
+    CHECK_EQ(checker.taken(), producers * perProducer);
+    CHECK(refusals.load() > 0);
+    CHECK(box.isFinished());
+    std::printf("INFO   : %lld refusals, each followed by roomAvailable()\n", qlonglong(refusals.load()));
+}
+
 int main(int argc, char **argv)
 {
 #define TEST(name) {#name, &name}
@@ -1379,6 +1430,7 @@ int main(int argc, char **argv)
         TEST(unusedChunksFreedAfterASecond),
         TEST(releaseObserverAccountsForEveryByte),
         TEST(blockedProducerGetsInWhenConsumerStopsAboveHalf),
+        TEST(roomWatchersHearOfRoomUnderContention),
     };
 #undef TEST
 
