@@ -8,6 +8,9 @@
 #include <QtCore/QRandomGenerator>
 #include <QtCore/QRegularExpression>
 
+#include <algorithm>
+#include <cstring>
+
 using namespace Qonduit::Wire;
 
 namespace {
@@ -141,6 +144,31 @@ QList<Frame> referenceFrames()
     return frames;
 }
 
+// A sequential device that hands out what append() gave it, like a socket
+// whose bytes arrive in pieces.
+class ArrivingBytes final : public QIODevice
+{
+public:
+    ArrivingBytes() { open(QIODevice::ReadOnly); }
+    void append(QByteArrayView bytes) { m_bytes.append(bytes); }
+    bool isSequential() const override { return true; }
+    qint64 bytesAvailable() const override { return m_bytes.size() - m_offset + QIODevice::bytesAvailable(); }
+
+protected:
+    qint64 readData(char *data, qint64 maxSize) override
+    {
+        const qint64 n = std::min<qint64>(maxSize, m_bytes.size() - m_offset);
+        std::memcpy(data, m_bytes.constData() + m_offset, size_t(n));
+        m_offset += n;
+        return n;
+    }
+    qint64 writeData(const char *, qint64) override { return -1; }
+
+private:
+    QByteArray m_bytes;
+    qsizetype m_offset = 0;
+};
+
 QByteArray streamOf(const QList<Frame> &frames)
 {
     QByteArray out = preface().toByteArray();
@@ -168,6 +196,7 @@ private Q_SLOTS:
     void frameObjectReused();
     void withoutPreface();
     void deviceSource();
+    void deviceSourceReadsAheadAcrossArrivals();
 
     void wrongPreface_data();
     void wrongPreface();
@@ -336,6 +365,45 @@ void tst_FrameDecoder::deviceSource()
     buffer.close();
     char c;
     QCOMPARE(source.read(&c, 1), 0);
+}
+
+// Small frames are served from the block read ahead, large payloads are read
+// straight from the device, and bytes that arrive later join what was read
+// ahead: every frame whole and in order, whatever the arrival sizes.
+void tst_FrameDecoder::deviceSourceReadsAheadAcrossArrivals()
+{
+    QList<Frame> frames;
+    const auto add = [&frames](qsizetype size) {
+        frames.append({FrameType::Data, 0, quint32(1 + 2 * (frames.size() % 7)), pattern(size, int(frames.size()))});
+    };
+    for (int i = 0; i < 300; ++i)
+        add(1 + i % 100);
+    add(200 * 1024); // far above a quarter block: straight from the device
+    add(DeviceSource::readAheadSize / 4 - 1); // just below it: through the block
+    add(DeviceSource::readAheadSize / 4);
+    for (int i = 0; i < 300; ++i)
+        add(64);
+    const QByteArray bytes = streamOf(frames);
+
+    for (const qsizetype arrival : {qsizetype(1), qsizetype(7919), qsizetype(65536), bytes.size()}) {
+        ArrivingBytes device;
+        DeviceSource source(device);
+        FrameDecoder decoder;
+        Frame frame;
+        qsizetype decoded = 0;
+        for (qsizetype at = 0; at < bytes.size(); at += arrival) {
+            device.append(QByteArrayView(bytes).sliced(at, std::min(arrival, bytes.size() - at)));
+            FrameDecoder::Status status;
+            while ((status = decoder.next(source, frame)) == FrameDecoder::Status::Frame) {
+                QVERIFY2(decoded < frames.size(), "more frames than were sent");
+                QVERIFY2(sameFrame(frame, frames.at(decoded)), qPrintable(QString::number(decoded)));
+                ++decoded;
+            }
+            QCOMPARE(status, FrameDecoder::Status::NeedMore);
+        }
+        QCOMPARE(decoded, frames.size());
+        QCOMPARE(source.bytesAvailable(), 0);
+    }
 }
 
 void tst_FrameDecoder::wrongPreface_data()
