@@ -638,6 +638,11 @@ bool Connection::backlogged() const
 
 void Connection::writeStreams()
 {
+    // With nothing of ours still in Qt's buffer, the first batch of this pass
+    // goes to the system at once rather than at the event loop's next write
+    // notification: a round trip is a turn shorter, and the peer starts
+    // reading while the rest of the pass is batched.
+    m_pushWhenHandedOver = m_socket && m_socket->device()->bytesToWrite() == 0;
     if (m_state == State::Connected || m_state == State::Closing) {
         bool progressed = true;
         while (progressed && !m_writable.empty() && !backlogged()) {
@@ -655,6 +660,7 @@ void Connection::writeStreams()
         }
     }
     flush();
+    m_pushWhenHandedOver = false;
     if (m_state == State::Closing)
         finishShutdownIfDrained();
 }
@@ -734,24 +740,28 @@ void Connection::appendMessage(ConnectionStream &stream, const Envelope &envelop
             flush();
         return;
     }
+    // The header and the payload reach Qt together, so that a socket pushed
+    // at once does not send the header alone.
     Wire::appendHeader(m_writeBuffer, type, flags, stream.id, quint32(payload.size()));
-    flush();
+    handOver();
     m_socket->device()->write(payload);
+    pushIfIdle();
 }
 
 void Connection::flush()
 {
+    handOver();
+    pushIfIdle();
+}
+
+void Connection::handOver()
+{
     if (m_writeBuffer.isEmpty() || !m_socket)
         return;
-    QIODevice *const device = m_socket->device();
-    // With nothing of ours still in Qt's buffer, the batch goes to the
-    // system now rather than at the event loop's next write notification:
-    // a round trip is a turn shorter.
-    const bool socketIdle = device->bytesToWrite() == 0;
     // Qt keeps a reference to a buffer of its chunk size or more, and copies
     // a smaller one: the first gets a fresh buffer, the second keeps ours.
     const bool handedOver = m_writeBuffer.size() >= qtWriteChunkSize;
-    device->write(m_writeBuffer);
+    m_socket->device()->write(m_writeBuffer);
     if (handedOver) {
         m_writeBuffer = QByteArray();
         m_writeBuffer.reserve(batchSize + batchSize / 4);
@@ -759,10 +769,17 @@ void Connection::flush()
         m_writeBuffer.resize(0);
     }
     m_lastSent.restart();
-    if (socketIdle && !m_flushing) {
-        const QScopedValueRollback<bool> flushing(m_flushing, true);
-        m_socket->flush();
-    }
+}
+
+void Connection::pushIfIdle()
+{
+    if (!m_pushWhenHandedOver || m_socket->device()->bytesToWrite() == 0)
+        return;
+    m_pushWhenHandedOver = false;
+    // The socket may emit bytesWritten() before flush() returns:
+    // onBytesWritten() leaves that to the pass under way.
+    const QScopedValueRollback<bool> flushing(m_flushing, true);
+    m_socket->flush();
 }
 
 void Connection::retireIfDone(ConnectionStream &stream)

@@ -108,7 +108,11 @@ private:
     Progress writeStream(ConnectionStream &stream);
     void appendMessage(ConnectionStream &stream, const Envelope &envelope);
     bool backlogged() const;
+    // Hands the batch to the socket and, once per pass of writeStreams() on
+    // a socket that had nothing queued, pushes it to the system at once.
     void flush();
+    void handOver();
+    void pushIfIdle();
     void retireIfDone(ConnectionStream &stream);
     void finishShutdownIfDrained();
     // Deletes this object once the socket has flushed and closed (or at the
@@ -128,7 +132,8 @@ private:
     Wire::DeviceSource m_source; // reads ahead: one for the connection's life
     Wire::FrameDecoder m_decoder;
     QByteArray m_writeBuffer;
-    bool m_flushing = false; // in flush(): the socket's bytesWritten() is nested
+    bool m_pushWhenHandedOver = false; // in writeStreams(), see flush()
+    bool m_flushing = false; // pushing: the socket's bytesWritten() is nested
 
     quint32 m_peerMaxFrame = Wire::minimumMaxFrame;
     quint32 m_peerWindow = 0;
