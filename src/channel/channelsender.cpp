@@ -63,6 +63,8 @@ bool ChannelSenderPrivate::push(Envelope envelope)
     }
     switch (result) {
     case Mailbox::PushResult::Queued:
+        if (link)
+            link->messageQueued();
         return true;
     case Mailbox::PushResult::DroppedNewest:
         return false;

@@ -83,6 +83,11 @@ void ChannelLink::notifySendersError(Error error, const QString &text)
     post(Role::Sender, [error, text](ChannelEndpointPrivate &d) { d.setErrorAndEmit(error, text); });
 }
 
+void ChannelLink::messageQueued() const
+{
+    m_connection->serviceNowIfFirstInTurn();
+}
+
 bool ChannelLink::prepare(Envelope &envelope, Error &error, QString &text) const
 {
     if (envelope.kind == Envelope::Kind::Typed) {

@@ -51,6 +51,8 @@ public:
     // QCborValue/QCborMap/QCborArray). Fails when its type cannot be encoded
     // or it is larger than the peer accepts in one frame.
     bool prepare(Envelope &envelope, Error &error, QString &text) const;
+    // A message was queued: see Connection::serviceNowIfFirstInTurn().
+    void messageQueued() const;
     void setPeerMaxFrame(quint32 maxFramePayload) { m_peerMaxFrame.store(maxFramePayload); }
 
 private:

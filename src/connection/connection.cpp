@@ -201,12 +201,24 @@ bool Connection::event(QEvent *event)
 {
     if (event->type() != serviceEventType())
         return QObject::event(event);
+    const QScopedValueRollback<int> inHandler(m_handlerDepth, m_handlerDepth + 1);
+    m_servicedInTurn = false;
     service();
     return true;
 }
 
+void Connection::serviceNowIfFirstInTurn()
+{
+    if (m_servicedInTurn || m_handlerDepth > 0 || QThread::currentThread() != thread())
+        return;
+    const QScopedValueRollback<int> inHandler(m_handlerDepth, m_handlerDepth + 1);
+    m_servicedInTurn = true;
+    service();
+}
+
 void Connection::timerEvent(QTimerEvent *event)
 {
+    const QScopedValueRollback<int> inHandler(m_handlerDepth, m_handlerDepth + 1);
     if (event->timerId() == m_deadlineTimer.timerId()) {
         m_deadlineTimer.stop();
         if (m_state == State::Closed) { // the socket never finished flushing
@@ -260,6 +272,7 @@ void Connection::timerEvent(QTimerEvent *event)
 
 void Connection::shutdown()
 {
+    const QScopedValueRollback<int> inHandler(m_handlerDepth, m_handlerDepth + 1);
     m_ownersGone = true;
     m_acceptor = nullptr;
     switch (m_state) {
@@ -283,6 +296,7 @@ void Connection::shutdown()
 
 void Connection::onSocketConnected()
 {
+    const QScopedValueRollback<int> inHandler(m_handlerDepth, m_handlerDepth + 1);
     if (m_state != State::Connecting)
         return;
     m_state = State::AwaitingWelcome;
@@ -300,6 +314,7 @@ void Connection::onSocketConnected()
 
 void Connection::onSocketDisconnected()
 {
+    const QScopedValueRollback<int> inHandler(m_handlerDepth, m_handlerDepth + 1);
     m_socketDone = true;
     if (m_state == State::Closed) {
         if (m_ownersGone)
@@ -322,6 +337,7 @@ void Connection::onSocketDisconnected()
 
 void Connection::onReadyRead()
 {
+    const QScopedValueRollback<int> inHandler(m_handlerDepth, m_handlerDepth + 1);
     if (!m_socket->device()->isOpen())
         return; // a reset: nothing buffered is readable any more
     Wire::Frame frame;
@@ -358,6 +374,7 @@ void Connection::onReadyRead()
 
 void Connection::onBytesWritten()
 {
+    const QScopedValueRollback<int> inHandler(m_handlerDepth, m_handlerDepth + 1);
     if (m_flushing)
         return; // the writer that flushed goes on by itself
     if (!m_writable.empty() && !backlogged())

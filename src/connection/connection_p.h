@@ -65,6 +65,12 @@ public:
     // From any thread, with a mailbox locked: stream has work (messages to
     // send, or credit to return). Posts at most one event per turn.
     void scheduleService(quint32 streamId);
+    // A sender queued a message. On the connection's thread, outside its own
+    // handlers, the first such call of an event-loop turn writes what is
+    // queued at once instead of at the posted service event (later sends of
+    // the turn are batched by that event): a reply sent from a slot leaves in
+    // the same turn, a flood still goes out in batches.
+    void serviceNowIfFirstInTurn();
 
     QUrl peerAddress() const { return m_peerAddress; }
     bool isClosed() const { return m_state == State::Closed; }
@@ -147,6 +153,8 @@ private:
     std::mutex m_scheduleMutex;
     std::set<quint32> m_scheduled;
     bool m_servicePosted = false;
+    bool m_servicedInTurn = false; // serviceNowIfFirstInTurn() ran since the last service event
+    int m_handlerDepth = 0;        // inside one of this object's handlers
 
     QBasicTimer m_deadlineTimer; // handshake, then the graceful close
     QBasicTimer m_heartbeatTimer;
