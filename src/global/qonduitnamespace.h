@@ -30,6 +30,7 @@ enum class Error {
     MessageTooLargeError,   // a message is larger than the peer accepts in one frame
     MessageDecodeError,     // one message could not be decoded (unknown type, truncated); later ones still arrive
     MessageEncodeError,     // a message's type cannot be sent across processes (no QDataStream operators)
+    CertificateError,       // a certificate or key could not be made, read, decrypted or written
 };
 Q_ENUM_NS(Error)
 
