@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <vector>
 
 namespace Qonduit {
 
@@ -40,6 +41,22 @@ constexpr int messagesPerStreamPerPass = 256;
 // What Qt may buffer from the kernel before we read it; we drain it on every
 // readyRead, so this only caps a burst.
 constexpr qint64 socketReadBuffer = 4 * 1024 * 1024;
+
+// Every connection of the process, so that those whose owners let go can be
+// deleted when the application object goes: the event loop that would have
+// finished their goodbye is gone by then, and without this they (with their
+// sockets and buffers) would outlive it as leaks.
+struct ConnectionRegistry
+{
+    std::mutex mutex;
+    std::set<Connection *> connections;
+};
+
+ConnectionRegistry &registry()
+{
+    static ConnectionRegistry instance;
+    return instance;
+}
 
 QEvent::Type serviceEventType()
 {
@@ -88,9 +105,19 @@ std::shared_ptr<Connection> Connection::create(Role role, std::unique_ptr<Stream
                                                const ChannelOptions &streamOptions)
 {
     auto *connection = new Connection(role, std::move(socket), settings, peerAddress, streamOptions);
+    {
+        static const bool cleanupAdded = [] {
+            qAddPostRoutine(&Connection::deleteReleasedConnections);
+            return true;
+        }();
+        Q_UNUSED(cleanupAdded);
+        const std::lock_guard lock(registry().mutex);
+        registry().connections.insert(connection);
+    }
     // The last owner may let go on any thread; the goodbye happens on the
     // connection's own.
     return std::shared_ptr<Connection>(connection, [](Connection *c) {
+        c->m_released.store(true);
         if (QThread::currentThread() == c->thread())
             c->shutdown();
         else
@@ -139,12 +166,31 @@ Connection::Connection(Role role, std::unique_ptr<StreamSocket> socket, const Se
 
 Connection::~Connection()
 {
+    {
+        const std::lock_guard lock(registry().mutex);
+        registry().connections.erase(this);
+    }
     // Streams detach from their mailboxes before anything they point to goes.
     m_streams.clear();
     if (m_socket) {
         m_socket->disconnect(this);
         m_socket->abort();
     }
+}
+
+void Connection::deleteReleasedConnections()
+{
+    std::vector<Connection *> doomed;
+    {
+        const std::lock_guard lock(registry().mutex);
+        for (Connection *connection : registry().connections) {
+            if (connection->m_released.load() && connection->thread() == QThread::currentThread())
+                doomed.push_back(connection);
+        }
+    }
+    // Each destructor takes the registry's lock itself.
+    for (Connection *connection : doomed)
+        delete connection;
 }
 
 ChannelPair Connection::openStream()

@@ -11,6 +11,7 @@
 #include <QtCore/qobject.h>
 #include <QtCore/qurl.h>
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -73,6 +74,11 @@ public:
     void serviceNowIfFirstInTurn();
 
     QUrl peerAddress() const { return m_peerAddress; }
+
+    // Deletes the connections of the calling thread whose owners let go and
+    // that are still saying goodbye: run as the application object goes
+    // (qAddPostRoutine), when no event loop will finish them.
+    static void deleteReleasedConnections();
     bool isClosed() const { return m_state == State::Closed; }
 
 Q_SIGNALS:
@@ -165,6 +171,7 @@ private:
     bool m_prefaceSent = false;
     bool m_socketDone = false; // closed, aborted or failed: nothing left to flush
     bool m_ownersGone = false;
+    std::atomic<bool> m_released{false}; // the last owner let go (any thread)
 };
 
 } // namespace Qonduit
