@@ -448,22 +448,14 @@ void Mailbox::tellRoomWatchersLocked()
         watcher->roomAvailable();
 }
 
-Mailbox::PushResult Mailbox::push(Envelope &envelope, bool mayBlock, const std::atomic<bool> *senderOpen)
+Mailbox::PushResult Mailbox::offerLocked(Envelope &envelope, const std::atomic<bool> *senderOpen)
 {
-    // Most likely the slot this push will write (or the one next to it, if
-    // another producer is first): its line is fetched while this thread
-    // waits for the lock, not while it holds it. A stale address is harmless
-    // to a prefetch.
-    if (void *slot = m_nextSlotHint.load(std::memory_order_relaxed))
-        __builtin_prefetch(slot, 1);
-    auto lock = lockPush();
-    for (;;) {
-        if (m_consumerGone || finishedLocked() || (senderOpen && !senderOpen->load()))
-            return PushResult::Closed;
-        if (fitsLocked(envelope.bytes))
-            break;
+    if (m_consumerGone || finishedLocked() || (senderOpen && !senderOpen->load()))
+        return PushResult::Closed;
+    if (!fitsLocked(envelope.bytes)) {
         switch (m_limits.policy) {
         case OverflowPolicy::Reject:
+        case OverflowPolicy::Block:
             return PushResult::Full;
         case OverflowPolicy::DropNewest:
             m_dropped.fetch_add(1, std::memory_order_relaxed);
@@ -475,24 +467,56 @@ Mailbox::PushResult Mailbox::push(Envelope &envelope, bool mayBlock, const std::
                 dropOldestLocked();
             break;
         }
-        case OverflowPolicy::Block:
-            if (!mayBlock)
-                return PushResult::Full;
-            m_blockedProducers.fetch_add(1, std::memory_order_seq_cst);
-            // Re-checked once counted, see the protocol above. The timeout is
-            // a safety net, not the wake-up: should the consumer stop
-            // draining above half (say, its slot waits for a lock this
-            // producer's thread holds), room for this one message is still
-            // noticed.
-            if (!fitsLocked(envelope.bytes))
-                m_roomAvailable.wait_for(lock, BlockedRecheckInterval);
-            m_blockedProducers.fetch_sub(1, std::memory_order_relaxed);
-            continue;
         }
-        break;
     }
     enqueueLocked(envelope);
     return PushResult::Queued;
+}
+
+Mailbox::PushResult Mailbox::push(Envelope &envelope, bool mayBlock, const std::atomic<bool> *senderOpen)
+{
+    // Most likely the slot this push will write (or the one next to it, if
+    // another producer is first): its line is fetched while this thread
+    // waits for the lock, not while it holds it. A stale address is harmless
+    // to a prefetch.
+    if (void *slot = m_nextSlotHint.load(std::memory_order_relaxed))
+        __builtin_prefetch(slot, 1);
+    auto lock = lockPush();
+    for (;;) {
+        const PushResult result = offerLocked(envelope, senderOpen);
+        if (result != PushResult::Full || !mayBlock || m_limits.policy != OverflowPolicy::Block)
+            return result;
+        m_blockedProducers.fetch_add(1, std::memory_order_seq_cst);
+        // Re-checked once counted, see the protocol above. The timeout is a
+        // safety net, not the wake-up: should the consumer stop draining
+        // above half (say, its slot waits for a lock this producer's thread
+        // holds), room for this one message is still noticed.
+        if (!fitsLocked(envelope.bytes))
+            m_roomAvailable.wait_for(lock, BlockedRecheckInterval);
+        m_blockedProducers.fetch_sub(1, std::memory_order_relaxed);
+    }
+}
+
+qint64 Mailbox::pushFront(std::deque<Envelope> &batch)
+{
+    qint64 discarded = 0;
+    std::vector<Envelope> refused; // destroyed after unlocking: payloads may run user code
+    {
+        const auto lock = lockPush();
+        while (!batch.empty()) {
+            Envelope &front = batch.front();
+            const qint64 bytes = front.bytes;
+            const PushResult result = offerLocked(front, nullptr);
+            if (result == PushResult::Full)
+                break;
+            if (result != PushResult::Queued) {
+                discarded += bytes;
+                refused.push_back(std::move(front));
+            }
+            batch.pop_front();
+        }
+    }
+    return discarded;
 }
 
 bool Mailbox::pushUnbounded(Envelope &envelope)

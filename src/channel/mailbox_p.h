@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -256,6 +257,12 @@ public:
     // a consumer that leaves, or senderOpen turning false (the sender was
     // closed by another thread), ends the wait with Closed.
     PushResult push(Envelope &envelope, bool mayBlock, const std::atomic<bool> *senderOpen = nullptr);
+    // Queues envelopes from the front of batch under one lock, each as a
+    // push() that may not block would, until one finds the queue full: that
+    // one and those behind it stay in batch. Returns the bytes of the
+    // envelopes taken from batch without being queued (dropped by
+    // DropNewest, or the consumer is gone).
+    qint64 pushFront(std::deque<Envelope> &batch);
     // Queues envelope whatever the bounds and the policy: for the one event
     // that ends a stream, which no policy may drop. Fails only when the
     // consumer is gone.
@@ -301,6 +308,8 @@ private:
     BothLocks lockBoth() const;
 
     // Push lock held.
+    // One envelope, without waiting: Full when it must wait or be refused.
+    PushResult offerLocked(Envelope &envelope, const std::atomic<bool> *senderOpen);
     bool fitsLocked(qint64 incomingBytes) const;
     bool finishedLocked() const { return m_hadSenders && m_senders == 0; }
     void enqueueLocked(Envelope &envelope);

@@ -408,6 +408,7 @@ void Connection::onReadyRead()
     }
     if (completedAny)
         m_lastReceived.restart();
+    deliverArrivals();
     if (m_state == State::Closed)
         return;
     // Each frame gets the whole progress timeout from when it began.
@@ -596,7 +597,21 @@ void Connection::handleMessage(Wire::Frame &frame)
     }
     envelope.bytes = bytes;
     frame.payload = QByteArray();
-    credit(*stream, stream->deliver(std::move(envelope)));
+    stream->arrive(std::move(envelope));
+    if (!std::exchange(stream->arrivals, true))
+        m_arrivals.push_back(stream->id);
+}
+
+void Connection::deliverArrivals()
+{
+    for (const quint32 id : std::exchange(m_arrivals, {})) {
+        const auto it = m_streams.find(id);
+        if (it == m_streams.end())
+            continue; // retired: its CLOSE delivered what had arrived
+        ConnectionStream &stream = *it->second;
+        stream.arrivals = false;
+        credit(stream, stream.deliverParked());
+    }
 }
 
 void Connection::handleClose(const Wire::Frame &frame)

@@ -17,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <vector>
 
 namespace Qonduit {
 
@@ -105,6 +106,8 @@ private:
     void handleWelcome(const Wire::Frame &frame);
     void handleOpen(const Wire::Frame &frame);
     void handleMessage(Wire::Frame &frame);
+    // Hands what onReadyRead() brought in to the receivers' queues.
+    void deliverArrivals();
     void handleClose(const Wire::Frame &frame);
     void handleCredit(const Wire::Frame &frame);
     void handleError(const Wire::Frame &frame);
@@ -153,6 +156,7 @@ private:
     quint32 m_nextOwnStream;
     std::map<quint32, std::unique_ptr<ConnectionStream>> m_streams;
     std::set<quint32> m_writable;
+    std::vector<quint32> m_arrivals; // streams with messages that arrive()d this read
     std::function<void(ChannelPair)> m_acceptor;
 
     // Filled by scheduleService() from any thread.

@@ -44,42 +44,15 @@ void ConnectionStream::released(qint64 bytes)
     m_connection.scheduleService(id);
 }
 
-qint64 ConnectionStream::deliver(Envelope envelope)
+void ConnectionStream::arrive(Envelope envelope)
 {
-    if (incomingEnded)
-        return 0;
-    if (!m_parked.empty()) {
+    if (!incomingEnded)
         m_parked.push_back(std::move(envelope));
-        return 0;
-    }
-    const qint64 bytes = envelope.bytes;
-    switch (incoming->push(envelope, false)) {
-    case Mailbox::PushResult::Queued:
-        return 0;
-    case Mailbox::PushResult::Full:
-        m_parked.push_back(std::move(envelope));
-        return 0;
-    case Mailbox::PushResult::DroppedNewest: // counted as a drop; never enters the queue
-    case Mailbox::PushResult::Closed:        // the receiver is gone
-        return bytes;
-    }
-    return 0;
 }
 
 qint64 ConnectionStream::deliverParked()
 {
-    qint64 discarded = 0;
-    while (!m_parked.empty()) {
-        Envelope &front = m_parked.front();
-        const qint64 bytes = front.bytes;
-        const auto result = incoming->push(front, false);
-        if (result == Mailbox::PushResult::Full)
-            break;
-        if (result != Mailbox::PushResult::Queued)
-            discarded += bytes;
-        m_parked.pop_front();
-    }
-    return discarded;
+    return incoming->pushFront(m_parked);
 }
 
 void ConnectionStream::endIncoming(Error error, const QString &text)

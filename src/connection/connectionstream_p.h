@@ -32,11 +32,12 @@ public:
 
     // Takes the credit to return to the peer: what the application released.
     qint64 takeReleased() { return m_released.exchange(0); }
-    // Hands a message from the peer to the local receiver, parking it when
-    // the receiver's queue is full; returns bytes to credit at once (a
-    // message nobody will consume).
-    qint64 deliver(Envelope envelope);
-    // Retries parked messages; returns bytes to credit at once.
+    // A message from the peer, for the local receiver: it waits here until
+    // deliverParked(), so that all that one read brought in reaches the
+    // receiver's queue under one lock.
+    void arrive(Envelope envelope);
+    // Hands waiting messages to the receiver's queue, as many as fit;
+    // returns bytes to credit at once (messages nobody will consume).
     qint64 deliverParked();
     bool hasParked() const { return !m_parked.empty(); }
     // The peer's direction ended; with error, the receiver reports it after
@@ -57,6 +58,7 @@ public:
     std::size_t nextOut = 0;
     bool outgoingFinished = false; // CLOSE sent
     bool incomingEnded = false;    // CLOSE received or connection ended
+    bool arrivals = false;         // arrive() since the connection last delivered
 
 private:
     Connection &m_connection;
