@@ -96,7 +96,7 @@ ChannelPair Channel::connectTo(const QUrl &url, const ChannelOptions &options)
         const Error unreachable = endpoint.checkConnectable(errorText);
         if (unreachable != Error::NoError)
             return ChannelFactory::makeFailed(options, url, unreachable, errorText);
-        auto connection = Connection::create(Connection::Role::Client, Transports::connectTo(endpoint),
+        auto connection = Connection::create(Connection::Role::Client, Transports::connectTo(endpoint, options),
                                              Connection::Settings::from(options), endpoint.toUrl(), options);
         return connection->openStream();
     }

@@ -2,6 +2,7 @@
 #define QONDUIT_CHANNELOPTIONS_H
 
 #include <Qonduit/qonduitnamespace.h>
+#include <Qonduit/tlsoptions.h>
 
 #include <QtCore/qglobal.h>
 
@@ -21,10 +22,11 @@ struct ChannelOptions
     // Most messages delivered per event-loop turn before other events run.
     int deliveryBudget = 256;
 
-    // Socket channels (local:, tcp://) only; docs/protocol.md has the rules.
+    // Socket channels (local:, tcp://, tls://) only; docs/protocol.md has the rules.
     // Largest message accepted from the peer, in bytes (at least 16 KiB).
     qint64 maxMessageSize = qint64(16) * 1024 * 1024;
-    // A peer must complete the handshake within this many milliseconds.
+    // A peer must complete the handshake within this many milliseconds (on
+    // tls://, the TLS handshake, then again the protocol's).
     int handshakeTimeoutMs = 10000;
     // A PING goes out after this much silence; three intervals with nothing
     // from the peer close the connection with TimeoutError. 0 disables both.
@@ -33,6 +35,9 @@ struct ChannelOptions
     // milliseconds, so that a peer announcing a large message and then
     // trickling cannot hold a connection and its buffer for ever.
     int messageProgressTimeoutMs = 30000;
+
+    // tls:// only: certificates, trust and pinning (docs/security.md).
+    TlsOptions tls = TlsOptions();
 };
 
 } // namespace Qonduit

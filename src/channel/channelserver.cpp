@@ -110,6 +110,8 @@ bool ChannelServer::listen(const QUrl &url)
     }
     if (Transports::isSocketScheme(endpoint.scheme)) {
         auto listener = Transports::makeListener(endpoint);
+        // Read for every client, so setChannelOptions() applies to the next.
+        listener->setOptionsSource([d] { return d->channelOptions(); });
         if (!listener->listen(endpoint, error, errorText)) {
             d->setErrorAndEmit(error, errorText);
             return false;

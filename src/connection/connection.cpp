@@ -144,8 +144,10 @@ Connection::Connection(Role role, std::unique_ptr<StreamSocket> socket, const Se
     connect(m_socket.get(), &StreamSocket::disconnected, this, &Connection::onSocketDisconnected);
     connect(m_socket.get(), &StreamSocket::failed, this, [this](Error error, const QString &text) {
         // The transport calls any close by the peer a failure; after the
-        // peer's GOODBYE, or during our own, it is the expected end.
-        if (error == Error::RemoteClosedError) {
+        // peer's GOODBYE, or during our own, it is the expected end. Before
+        // the socket connected (a close during the TLS handshake), the
+        // transport's text says more.
+        if (error == Error::RemoteClosedError && m_state != State::Connecting) {
             onSocketDisconnected();
         } else {
             m_socketDone = true;

@@ -31,6 +31,7 @@ enum class Error {
     MessageDecodeError,     // one message could not be decoded (unknown type, truncated); later ones still arrive
     MessageEncodeError,     // a message's type cannot be sent across processes (no QDataStream operators)
     CertificateError,       // a certificate or key could not be made, read, decrypted or written
+    AuthenticationError,    // the peer could not be authenticated, or refused this side (certificate, pin, key)
 };
 Q_ENUM_NS(Error)
 

@@ -18,7 +18,7 @@ QString tr(const char *text)
 
 QString forms()
 {
-    return tr("write it as inproc:NAME, local:NAME or tcp://HOST:PORT");
+    return tr("write it as inproc:NAME, local:NAME, tcp://HOST:PORT or tls://HOST:PORT");
 }
 
 Error parseInproc(const QUrl &url, Endpoint &endpoint, QString &errorText)
@@ -54,21 +54,23 @@ Error parseLocal(const QUrl &url, Endpoint &endpoint, QString &errorText)
     return Error::NoError;
 }
 
-Error parseTcp(const QUrl &url, Endpoint &endpoint, QString &errorText)
+// tcp:// and tls://: HOST:PORT.
+Error parseHostAndPort(const QUrl &url, Endpoint::Scheme scheme, Endpoint &endpoint, QString &errorText)
 {
     const QString shown = url.toString();
+    const QString name = Endpoint::schemeName(scheme);
     if (url.host().isEmpty() || !url.userInfo().isEmpty() || (!url.path().isEmpty() && url.path() != u"/")) {
-        errorText = tr("\"%1\" needs a host and a port and nothing else, as in tcp://example.com:7000, "
-                       "tcp://127.0.0.1:7000 or tcp://[::1]:7000.")
-                        .arg(shown);
+        errorText = tr("\"%1\" needs a host and a port and nothing else, as in %2://example.com:7000, "
+                       "%2://127.0.0.1:7000 or %2://[::1]:7000.")
+                        .arg(shown, name);
         return Error::InvalidEndpointError;
     }
     if (url.port() < 0) {
-        errorText = tr("\"%1\" needs a port, as in tcp://%2:7000 (0 lets a server pick a free one).")
-                        .arg(shown, url.authority());
+        errorText = tr("\"%1\" needs a port, as in %2://%3:7000 (0 lets a server pick a free one).")
+                        .arg(shown, name, url.authority());
         return Error::InvalidEndpointError;
     }
-    endpoint.scheme = Endpoint::Scheme::Tcp;
+    endpoint.scheme = scheme;
     endpoint.host = url.host();
     endpoint.port = quint16(url.port());
     return Error::NoError;
@@ -97,15 +99,18 @@ Error Endpoint::parse(const QUrl &url, Endpoint &endpoint, QString &errorText)
     if (scheme == schemeName(Scheme::Local))
         return parseLocal(url, endpoint, errorText);
     if (scheme == schemeName(Scheme::Tcp))
-        return parseTcp(url, endpoint, errorText);
-    errorText = tr("No transport serves the scheme \"%1\" of \"%2\"; this build knows inproc:, local: and tcp://.")
+        return parseHostAndPort(url, Scheme::Tcp, endpoint, errorText);
+    if (scheme == schemeName(Scheme::Tls))
+        return parseHostAndPort(url, Scheme::Tls, endpoint, errorText);
+    errorText = tr("No transport serves the scheme \"%1\" of \"%2\"; this build knows inproc:, local:, tcp:// "
+                   "and tls://.")
                     .arg(scheme, url.toString());
     return Error::UnsupportedSchemeError;
 }
 
 Error Endpoint::checkConnectable(QString &errorText) const
 {
-    if (scheme == Scheme::Tcp && port == 0) {
+    if (isTcpBased() && port == 0) {
         errorText = tr("Cannot connect to %1: port 0 only tells a server to pick a free port; "
                        "connect to the port that server reports.")
                         .arg(toDisplayString());
@@ -124,6 +129,7 @@ QUrl Endpoint::toUrl() const
         url.setPath(name, QUrl::DecodedMode);
         break;
     case Scheme::Tcp:
+    case Scheme::Tls:
         url.setHost(host, QUrl::DecodedMode);
         url.setPort(port);
         break;
@@ -145,6 +151,8 @@ QString Endpoint::schemeName(Scheme scheme)
         return QStringLiteral("local");
     case Scheme::Tcp:
         return QStringLiteral("tcp");
+    case Scheme::Tls:
+        return QStringLiteral("tls");
     }
     Q_UNREACHABLE();
     return QString();

@@ -24,32 +24,38 @@ namespace Qonduit {
 //                    server for any free port: it is valid to listen on and
 //                    an InvalidEndpointError to connect to
 //                    (checkConnectable()).
+//   tls://HOST:PORT  the same as tcp://, for TLS over TCP.
 //
 // A query or fragment is not part of the transport address: parse() leaves it
 // to the layers above and toUrl() drops it. User info, and a path on tcp://,
 // are errors.
+// On tls://, host and port mean what they mean on tcp://; isTcpBased() says
+// whether a scheme runs over TCP.
 struct Endpoint
 {
-    enum class Scheme { Inproc, Local, Tcp };
+    enum class Scheme { Inproc, Local, Tcp, Tls };
 
     Scheme scheme = Scheme::Inproc;
     QString name;     // inproc: the server's name; local: the name or absolute path
-    QString host;     // tcp: the host name or address, IPv6 without brackets
-    quint16 port = 0; // tcp: 0 = any free port (listen only)
+    QString host;     // tcp, tls: the host name or address, IPv6 without brackets
+    quint16 port = 0; // tcp, tls: 0 = any free port (listen only)
+
+    bool isTcpBased() const { return scheme == Scheme::Tcp || scheme == Scheme::Tls; }
 
     // Fills endpoint, or returns the error and a text a person can act on.
     static Error parse(const QUrl &url, Endpoint &endpoint, QString &errorText);
 
     // NoError when a client can connect to this endpoint; InvalidEndpointError
-    // and a text for tcp:// port 0.
+    // and a text for tcp:// or tls:// port 0.
     Error checkConnectable(QString &errorText) const;
 
-    // The canonical URL: inproc:NAME, local:NAME, tcp://HOST:PORT ([IPv6]).
+    // The canonical URL: inproc:NAME, local:NAME, tcp://HOST:PORT,
+    // tls://HOST:PORT ([IPv6]).
     QUrl toUrl() const;
     // toUrl() for texts meant for a person.
     QString toDisplayString() const;
 
-    static QString schemeName(Scheme scheme); // "inproc", "local", "tcp"
+    static QString schemeName(Scheme scheme); // "inproc", "local", "tcp", "tls"
 };
 
 } // namespace Qonduit

@@ -13,6 +13,16 @@ StreamListener::StreamListener(QObject *parent)
 
 StreamListener::~StreamListener() = default;
 
+void StreamListener::setOptionsSource(std::function<ChannelOptions()> source)
+{
+    m_optionsSource = std::move(source);
+}
+
+ChannelOptions StreamListener::currentOptions() const
+{
+    return m_optionsSource ? m_optionsSource() : ChannelOptions();
+}
+
 void StreamListener::handOut(std::unique_ptr<StreamSocket> socket)
 {
     static const QMetaMethod signal = QMetaMethod::fromSignal(&StreamListener::incoming);

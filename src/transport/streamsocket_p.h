@@ -16,14 +16,15 @@ QT_END_NAMESPACE
 
 namespace Qonduit {
 
-// One byte stream of a socket transport (local:, tcp://), connected or
+// One byte stream of a socket transport (local:, tcp://, tls://), connected or
 // connecting. Made by Transports::connectTo() or handed out, already
 // connected, by StreamListener::incoming(). Lives in one thread and is used
 // only there.
 //
 // Life: Connecting -> Connected -> closed, or Connecting -> closed.
-//   - connected() once, when a connect attempt succeeds; never for a socket
-//     from a listener (it is connected from the start).
+//   - connected() once, when a connect attempt succeeds (tls://: when the
+//     TLS handshake did); never for a socket from a listener (it is
+//     connected from the start).
 //   - failed(error, text) at most once, when a connect attempt fails or the
 //     connection breaks; the text names the endpoint and says what to do.
 //     RemoteClosedError means the peer closed or reset the stream: the
@@ -58,6 +59,7 @@ public:
     //      socket; the peer's address (tcp://127.0.0.1:53122, tcp://[::1]:53122)
     //      on one from a listener. IPv4 peers of a dual-stack server show as
     //      IPv4, not as ::ffff:a.b.c.d.
+    // tls: as tcp, with the scheme tls.
     // local: local:NAME of the server on both sides (a Unix-domain client has
     //      no name of its own).
     virtual QUrl peerAddress() const = 0;

@@ -21,19 +21,26 @@ constexpr int listenBacklog = 1024; // the kernel caps it at net.core.somaxconn
 } // namespace
 
 TcpStreamListener::TcpStreamListener(QObject *parent)
-    : StreamListener(parent)
+    : TcpStreamListener(parent, std::make_unique<QTcpServer>(), lcQonduitTransportTcp)
 {
-    m_server.setProxy(QNetworkProxy::NoProxy);
-    m_server.setListenBacklogSize(listenBacklog);
+}
+
+TcpStreamListener::TcpStreamListener(QObject *parent, std::unique_ptr<QTcpServer> server, LoggingCategory category)
+    : StreamListener(parent),
+      m_category(category),
+      m_server(std::move(server))
+{
+    m_server->setProxy(QNetworkProxy::NoProxy);
+    m_server->setListenBacklogSize(listenBacklog);
     // Never let QTcpServer stop accepting: onNewConnection() drains
     // everything it accepted before returning to the event loop.
-    m_server.setMaxPendingConnections(listenBacklog);
-    connect(&m_server, &QTcpServer::newConnection, this, &TcpStreamListener::onNewConnection);
-    connect(&m_server, &QTcpServer::acceptError, this, &TcpStreamListener::onAcceptError);
+    m_server->setMaxPendingConnections(listenBacklog);
+    connect(m_server.get(), &QTcpServer::newConnection, this, &TcpStreamListener::onNewConnection);
+    connect(m_server.get(), &QTcpServer::acceptError, this, &TcpStreamListener::onAcceptError);
     m_resumeTimer.setSingleShot(true);
     connect(&m_resumeTimer, &QTimer::timeout, this, [this] {
-        if (m_server.isListening())
-            m_server.resumeAccepting();
+        if (m_server->isListening())
+            m_server->resumeAccepting();
     });
 }
 
@@ -44,7 +51,7 @@ TcpStreamListener::~TcpStreamListener()
 
 bool TcpStreamListener::listen(const Endpoint &endpoint, Error &error, QString &errorText)
 {
-    Q_ASSERT(endpoint.scheme == Endpoint::Scheme::Tcp);
+    Q_ASSERT(endpoint.isTcpBased());
     const QString shown = endpoint.toDisplayString();
     if (isListening()) {
         error = Error::AddressInUseError;
@@ -66,8 +73,8 @@ bool TcpStreamListener::listen(const Endpoint &endpoint, Error &error, QString &
     // QHostAddress::AnyIPv6 alone would set IPV6_V6ONLY.
     if (host == QHostAddress(QHostAddress::AnyIPv6))
         host = QHostAddress(QHostAddress::Any);
-    if (!m_server.listen(host, endpoint.port)) {
-        switch (m_server.serverError()) {
+    if (!m_server->listen(host, endpoint.port)) {
+        switch (m_server->serverError()) {
         case QAbstractSocket::AddressInUseError:
             error = Error::AddressInUseError;
             errorText = tr("Another server already listens on %1; pick another port or stop that server.")
@@ -77,7 +84,7 @@ bool TcpStreamListener::listen(const Endpoint &endpoint, Error &error, QString &
             error = Error::PermissionDeniedError;
             errorText = tr("Cannot listen on %1: the operating system refused (ports below 1024 need privileges; "
                            "%2).")
-                            .arg(shown, m_server.errorString());
+                            .arg(shown, m_server->errorString());
             break;
         case QAbstractSocket::SocketAddressNotAvailableError:
             error = Error::InvalidEndpointError;
@@ -86,20 +93,20 @@ bool TcpStreamListener::listen(const Endpoint &endpoint, Error &error, QString &
             break;
         default:
             error = Error::NetworkError;
-            errorText = tr("Cannot listen on %1: %2").arg(shown, m_server.errorString());
+            errorText = tr("Cannot listen on %1: %2").arg(shown, m_server->errorString());
             break;
         }
         return false;
     }
     m_endpoint = endpoint;
     m_resumeDelay = 0;
-    qCDebug(lcQonduitTransportTcp) << "listening on" << address().toDisplayString();
+    qCDebug(m_category) << "listening on" << address().toDisplayString();
     return true;
 }
 
 bool TcpStreamListener::isListening() const
 {
-    return m_server.isListening();
+    return m_server->isListening();
 }
 
 QUrl TcpStreamListener::address() const
@@ -107,37 +114,43 @@ QUrl TcpStreamListener::address() const
     if (!isListening())
         return QUrl();
     Endpoint real = m_endpoint;
-    real.port = m_server.serverPort();
+    real.port = m_server->serverPort();
     return real.toUrl();
 }
 
 void TcpStreamListener::close()
 {
     m_resumeTimer.stop();
-    if (!m_server.isListening())
+    if (!m_server->isListening())
         return;
-    m_server.close();
-    qCDebug(lcQonduitTransportTcp) << "closed" << m_endpoint.toDisplayString();
+    m_server->close();
+    qCDebug(m_category) << "closed" << m_endpoint.toDisplayString();
 }
 
 void TcpStreamListener::onNewConnection()
 {
     m_resumeDelay = 0;
     const QPointer<TcpStreamListener> guard(this);
-    while (m_server.hasPendingConnections()) {
-        QTcpSocket *accepted = m_server.nextPendingConnection();
-        handOut(std::make_unique<TcpStreamSocket>(accepted));
-        if (!guard || !m_server.isListening())
+    while (m_server->hasPendingConnections()) {
+        QTcpSocket *accepted = m_server->nextPendingConnection();
+        accepted->setParent(nullptr);
+        takeAccepted(accepted);
+        if (!guard || !m_server->isListening())
             return;
     }
+}
+
+void TcpStreamListener::takeAccepted(QTcpSocket *accepted)
+{
+    handOut(std::make_unique<TcpStreamSocket>(accepted));
 }
 
 void TcpStreamListener::onAcceptError(QAbstractSocket::SocketError socketError)
 {
     Q_UNUSED(socketError);
     m_resumeDelay = m_resumeDelay == 0 ? 5 : std::min(m_resumeDelay * 2, 1000);
-    qCWarning(lcQonduitTransportTcp).nospace()
-            << "accepting on " << address().toDisplayString() << " failed (" << m_server.errorString()
+    qCWarning(m_category).nospace()
+            << "accepting on " << address().toDisplayString() << " failed (" << m_server->errorString()
             << "); trying again in " << m_resumeDelay << " ms";
     m_resumeTimer.start(m_resumeDelay);
 }

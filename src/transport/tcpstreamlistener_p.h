@@ -3,8 +3,11 @@
 
 #include "transport/streamlistener_p.h"
 
+#include <QtCore/qloggingcategory.h>
 #include <QtCore/qtimer.h>
 #include <QtNetwork/qtcpserver.h>
+
+#include <memory>
 
 namespace Qonduit {
 
@@ -13,8 +16,9 @@ namespace Qonduit {
 // dual-stack) or "localhost" (127.0.0.1); a server never resolves a host
 // name, so listen() never waits for DNS. Port 0 picks a free port, which
 // address() reports. Without a proxy; SO_REUSEADDR as QTcpServer sets it, so
-// a restarted server can take its port back at once.
-class TcpStreamListener final : public StreamListener
+// a restarted server can take its port back at once. TlsStreamListener builds
+// tls:// on it.
+class TcpStreamListener : public StreamListener
 {
     Q_OBJECT
 
@@ -27,12 +31,22 @@ public:
     QUrl address() const override;
     void close() override;
 
+protected:
+    using LoggingCategory = const QLoggingCategory &(*)();
+
+    // server makes the sockets (a QTcpServer subclass may make QSslSockets).
+    TcpStreamListener(QObject *parent, std::unique_ptr<QTcpServer> server, LoggingCategory category);
+    // A socket the server accepted, parentless: hands it out as a tcp://
+    // stream; tls:// runs the handshake first.
+    virtual void takeAccepted(QTcpSocket *accepted);
+
 private:
     void onNewConnection();
     void onAcceptError(QAbstractSocket::SocketError socketError);
 
     Endpoint m_endpoint;
-    QTcpServer m_server;
+    LoggingCategory m_category;
+    std::unique_ptr<QTcpServer> m_server;
     // QTcpServer pauses accepting after an accept error such as EMFILE; it
     // resumes after a pause that doubles up to 1 s, as Go's net/http does.
     QTimer m_resumeTimer;

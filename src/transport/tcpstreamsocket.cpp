@@ -25,19 +25,32 @@ std::unique_ptr<TcpStreamSocket> TcpStreamSocket::connectTo(const Endpoint &endp
 }
 
 TcpStreamSocket::TcpStreamSocket(const Endpoint &endpoint)
+    : TcpStreamSocket(endpoint, new QTcpSocket, lcQonduitTransportTcp)
+{
+}
+
+TcpStreamSocket::TcpStreamSocket(const Endpoint &endpoint, QTcpSocket *socket, LoggingCategory category)
     : StreamSocket(nullptr),
       m_endpoint(endpoint),
       m_peer(endpoint.toUrl()),
-      m_socket(new QTcpSocket(this))
+      m_category(category),
+      m_socket(socket)
 {
+    m_socket->setParent(this);
     m_socket->setProxy(QNetworkProxy::NoProxy);
     watch();
 }
 
 TcpStreamSocket::TcpStreamSocket(QTcpSocket *accepted)
+    : TcpStreamSocket(accepted, QStringLiteral("tcp"), lcQonduitTransportTcp)
+{
+}
+
+TcpStreamSocket::TcpStreamSocket(QTcpSocket *accepted, const QString &scheme, LoggingCategory category)
     : StreamSocket(nullptr),
-      m_peer(urlOf(accepted->peerAddress(), accepted->peerPort())),
+      m_peer(urlOf(accepted->peerAddress(), accepted->peerPort(), scheme)),
       m_accepted(true),
+      m_category(category),
       m_socket(accepted)
 {
     m_socket->setParent(this);
@@ -51,12 +64,12 @@ TcpStreamSocket::~TcpStreamSocket()
     abortDevice();
 }
 
-QUrl TcpStreamSocket::urlOf(const QHostAddress &address, quint16 port)
+QUrl TcpStreamSocket::urlOf(const QHostAddress &address, quint16 port, const QString &scheme)
 {
     bool isIPv4 = false;
     const quint32 ipv4 = address.toIPv4Address(&isIPv4);
     QUrl url;
-    url.setScheme(QStringLiteral("tcp"));
+    url.setScheme(scheme);
     url.setHost(isIPv4 ? QHostAddress(ipv4).toString() : address.toString());
     url.setPort(port);
     return url;
@@ -66,12 +79,22 @@ void TcpStreamSocket::watch()
 {
     connect(m_socket, &QTcpSocket::connected, this, [this] {
         m_socket->setSocketOption(QAbstractSocket::LowDelayOption, 1);
-        qCDebug(lcQonduitTransportTcp) << "connected to" << m_peer.toDisplayString() << "at"
-                                       << m_socket->peerAddress() << m_socket->peerPort();
-        reportConnected();
+        qCDebug(m_category) << "connected to" << m_peer.toDisplayString() << "at" << m_socket->peerAddress()
+                            << m_socket->peerPort();
+        onTcpConnected();
     });
-    connect(m_socket, &QTcpSocket::disconnected, this, [this] { reportClosed(); });
+    connect(m_socket, &QTcpSocket::disconnected, this, [this] {
+        // Closed before it counted as connected (tls://: during the handshake).
+        if (phase() == Phase::Connecting)
+            onError(QAbstractSocket::RemoteHostClosedError);
+        reportClosed();
+    });
     connect(m_socket, &QTcpSocket::errorOccurred, this, &TcpStreamSocket::onError);
+}
+
+void TcpStreamSocket::onTcpConnected()
+{
+    reportConnected();
 }
 
 void TcpStreamSocket::startConnecting()
@@ -82,6 +105,11 @@ void TcpStreamSocket::startConnecting()
         reportClosed();
         return;
     }
+    connectDevice();
+}
+
+void TcpStreamSocket::connectDevice()
+{
     m_socket->connectToHost(m_endpoint.host, m_endpoint.port, QIODevice::ReadWrite);
 }
 
@@ -89,9 +117,28 @@ void TcpStreamSocket::onError(QAbstractSocket::SocketError socketError)
 {
     if (isSilenced() || phase() == Phase::Closed)
         return;
-    const QString shown = m_peer.toDisplayString();
     Error error = Error::NetworkError;
     QString text;
+    describeError(socketError, error, text);
+    qCDebug(m_category) << m_peer.toDisplayString() << error << text;
+    if (closesItselfAfter(socketError)) {
+        reportFailure(error, text);
+        closeAfterError();
+        return;
+    }
+    failWith(error, text);
+}
+
+bool TcpStreamSocket::closesItselfAfter(QAbstractSocket::SocketError socketError) const
+{
+    Q_UNUSED(socketError);
+    return false;
+}
+
+void TcpStreamSocket::describeError(QAbstractSocket::SocketError socketError, Error &error, QString &text) const
+{
+    const QString shown = m_peer.toDisplayString();
+    error = Error::NetworkError;
     switch (socketError) {
     case QAbstractSocket::ConnectionRefusedError:
         error = Error::ConnectionRefusedError;
@@ -122,8 +169,6 @@ void TcpStreamSocket::onError(QAbstractSocket::SocketError socketError)
         text = tr("The connection to %1 failed: %2").arg(shown, m_socket->errorString());
         break;
     }
-    qCDebug(lcQonduitTransportTcp) << shown << error << text;
-    failWith(error, text);
 }
 
 void TcpStreamSocket::abortDevice()

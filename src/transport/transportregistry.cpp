@@ -4,6 +4,8 @@
 #include "transport/localstreamsocket_p.h"
 #include "transport/tcpstreamlistener_p.h"
 #include "transport/tcpstreamsocket_p.h"
+#include "transport/tlsstreamlistener_p.h"
+#include "transport/tlsstreamsocket_p.h"
 
 namespace Qonduit {
 namespace Transports {
@@ -13,14 +15,19 @@ namespace {
 struct SocketTransport
 {
     Endpoint::Scheme scheme;
-    std::unique_ptr<StreamSocket> (*connectTo)(const Endpoint &endpoint);
+    std::unique_ptr<StreamSocket> (*connectTo)(const Endpoint &endpoint, const ChannelOptions &options);
     std::unique_ptr<StreamListener> (*makeListener)();
 };
 
 template<typename Socket>
-std::unique_ptr<StreamSocket> connectWith(const Endpoint &endpoint)
+std::unique_ptr<StreamSocket> connectWith(const Endpoint &endpoint, const ChannelOptions &)
 {
     return Socket::connectTo(endpoint);
+}
+
+std::unique_ptr<StreamSocket> connectWithTls(const Endpoint &endpoint, const ChannelOptions &options)
+{
+    return TlsStreamSocket::connectTo(endpoint, options.tls);
 }
 
 template<typename Listener>
@@ -32,6 +39,7 @@ std::unique_ptr<StreamListener> listenWith()
 const SocketTransport socketTransports[] = {
     {Endpoint::Scheme::Local, &connectWith<LocalStreamSocket>, &listenWith<LocalStreamListener>},
     {Endpoint::Scheme::Tcp, &connectWith<TcpStreamSocket>, &listenWith<TcpStreamListener>},
+    {Endpoint::Scheme::Tls, &connectWithTls, &listenWith<TlsStreamListener>},
 };
 
 const SocketTransport *find(Endpoint::Scheme scheme)
@@ -50,10 +58,10 @@ bool isSocketScheme(Endpoint::Scheme scheme)
     return find(scheme) != nullptr;
 }
 
-std::unique_ptr<StreamSocket> connectTo(const Endpoint &endpoint)
+std::unique_ptr<StreamSocket> connectTo(const Endpoint &endpoint, const ChannelOptions &options)
 {
     const SocketTransport *transport = find(endpoint.scheme);
-    return transport ? transport->connectTo(endpoint) : nullptr;
+    return transport ? transport->connectTo(endpoint, options) : nullptr;
 }
 
 std::unique_ptr<StreamListener> makeListener(const Endpoint &endpoint)

@@ -10,9 +10,9 @@
 namespace Qonduit {
 
 // The one table from scheme to socket transport: local: (Unix-domain
-// sockets) and tcp://. inproc: stays apart (InprocRegistry): it has no
-// sockets and hands mailboxes over directly. A new transport (tls://) is one
-// more row in transportregistry.cpp.
+// sockets), tcp:// and tls://. inproc: stays apart (InprocRegistry): it has
+// no sockets and hands mailboxes over directly. A new transport is one more
+// row in transportregistry.cpp.
 namespace Transports {
 
 // Whether the scheme is served by a socket transport of this table.
@@ -21,12 +21,15 @@ bool isSocketScheme(Endpoint::Scheme scheme);
 // Starts connecting to a parsed endpoint and returns at once, before any
 // signal; connected() or failed() + disconnected() follow from the event
 // loop of the calling thread (host names resolve asynchronously, never in
-// this call). A tcp:// port 0 fails there with InvalidEndpointError
-// (Endpoint::checkConnectable() says so up front). nullptr when the scheme
-// is not a socket scheme.
-std::unique_ptr<StreamSocket> connectTo(const Endpoint &endpoint);
+// this call). A tcp:// or tls:// port 0 fails there with
+// InvalidEndpointError (Endpoint::checkConnectable() says so up front).
+// tls:// reads options.tls and reports connected() once the TLS handshake
+// is done. nullptr when the scheme is not a socket scheme.
+std::unique_ptr<StreamSocket> connectTo(const Endpoint &endpoint, const ChannelOptions &options = ChannelOptions());
 
-// A listener for the endpoint's scheme, not yet listening: call listen().
+// A listener for the endpoint's scheme, not yet listening: give it its
+// options (StreamListener::setOptionsSource(); tls:// needs them), then call
+// listen().
 // nullptr when the scheme is not a socket scheme.
 std::unique_ptr<StreamListener> makeListener(const Endpoint &endpoint);
 

@@ -1,5 +1,6 @@
 // One behaviour suite for every transport: each test runs once per row of
-// initTestCase_data() (inproc, local, tcp; later transports add a row).
+// initTestCase_data() (inproc, local, tcp, tls; later transports add a row).
+#include <Qonduit/certificateauthority.h>
 #include <Qonduit/channelserver.h>
 
 #include <QtTest/QSignalSpy>
@@ -61,10 +62,16 @@ private Q_SLOTS:
 private:
     QUrl serverUrl() const;
     bool isInproc() const;
+    // options, plus what the row's transport needs on that side (tls: the
+    // server's certificate, the client's trusted authority).
+    ChannelOptions serverOptions(ChannelOptions options = {}) const;
+    ChannelOptions clientOptions(ChannelOptions options = {}) const;
     // A listening server and one connected client with the server's pair.
     bool connectPair(ChannelPair &client, ChannelPair &server, const ChannelOptions &clientOptions = {});
 
     std::unique_ptr<ChannelServer> m_server;
+    CertificateAuthority m_ca;
+    Credentials m_serverCredentials;
 };
 
 void tst_Conformance::initTestCase_data()
@@ -73,11 +80,15 @@ void tst_Conformance::initTestCase_data()
     QTest::newRow("inproc") << QStringLiteral("inproc");
     QTest::newRow("local") << QStringLiteral("local");
     QTest::newRow("tcp") << QStringLiteral("tcp");
+    QTest::newRow("tls") << QStringLiteral("tls");
 }
 
 void tst_Conformance::initTestCase()
 {
     qRegisterMetaType<Reading>();
+    QVERIFY2(m_ca.create(QStringLiteral("tst_conformance CA")), qPrintable(m_ca.errorString()));
+    m_serverCredentials = m_ca.issue(QStringLiteral("127.0.0.1"), CertificateAuthority::Purpose::Server);
+    QVERIFY2(!m_serverCredentials.isNull(), qPrintable(m_ca.errorString()));
 }
 
 QUrl tst_Conformance::serverUrl() const
@@ -85,9 +96,25 @@ QUrl tst_Conformance::serverUrl() const
     static int counter = 0;
     QFETCH_GLOBAL(QString, scheme);
     const QString name = QStringLiteral("tst_conformance-%1-%2").arg(QCoreApplication::applicationPid()).arg(++counter);
-    if (scheme == u"tcp")
-        return QUrl(QStringLiteral("tcp://127.0.0.1:0"));
+    if (scheme == u"tcp" || scheme == u"tls")
+        return QUrl(scheme + QStringLiteral("://127.0.0.1:0"));
     return QUrl(scheme + u':' + name);
+}
+
+ChannelOptions tst_Conformance::serverOptions(ChannelOptions options) const
+{
+    QFETCH_GLOBAL(QString, scheme);
+    if (scheme == u"tls")
+        options.tls.credentials = m_serverCredentials;
+    return options;
+}
+
+ChannelOptions tst_Conformance::clientOptions(ChannelOptions options) const
+{
+    QFETCH_GLOBAL(QString, scheme);
+    if (scheme == u"tls")
+        options.tls.trustedAuthorities = {m_ca.certificate()};
+    return options;
 }
 
 bool tst_Conformance::isInproc() const
@@ -99,6 +126,7 @@ bool tst_Conformance::isInproc() const
 void tst_Conformance::init()
 {
     m_server = std::make_unique<ChannelServer>();
+    m_server->setChannelOptions(serverOptions());
     QVERIFY2(m_server->listen(serverUrl()), qPrintable(m_server->errorString()));
 }
 
@@ -110,7 +138,7 @@ void tst_Conformance::cleanup()
 bool tst_Conformance::connectPair(ChannelPair &client, ChannelPair &server, const ChannelOptions &clientOptions)
 {
     QSignalSpy newChannel(m_server.get(), &ChannelServer::newChannel);
-    client = Channel::connectTo(m_server->address(), clientOptions);
+    client = Channel::connectTo(m_server->address(), this->clientOptions(clientOptions));
     QSignalSpy connected(client.receiver.get(), &ChannelReceiver::connected);
     if (!m_server->hasPendingChannels() && !newChannel.wait(10000))
         return false;
@@ -122,7 +150,7 @@ bool tst_Conformance::connectPair(ChannelPair &client, ChannelPair &server, cons
 
 void tst_Conformance::connectsAndReportsConnected()
 {
-    auto client = Channel::connectTo(m_server->address());
+    auto client = Channel::connectTo(m_server->address(), clientOptions());
     QCOMPARE(client.sender->state(), ChannelState::ConnectingState);
     QCOMPARE(client.receiver->state(), ChannelState::ConnectingState);
     QSignalSpy receiverConnected(client.receiver.get(), &ChannelReceiver::connected);
@@ -258,7 +286,7 @@ void tst_Conformance::senderGoesOnAtReadyToSend()
     options.capacity = 64;
     // In-process the receiver's queue is the one the sender fills; over a
     // socket the sender's own queue comes first.
-    m_server->setChannelOptions(options);
+    m_server->setChannelOptions(serverOptions(options));
     ChannelPair client, server;
     QVERIFY(connectPair(client, server, options));
     constexpr int total = 20000;
@@ -335,7 +363,7 @@ void tst_Conformance::manyClientsAtOnce()
     constexpr int clients = 50;
     std::vector<ChannelPair> clientSides;
     for (int i = 0; i < clients; ++i) {
-        clientSides.push_back(Channel::connectTo(m_server->address()));
+        clientSides.push_back(Channel::connectTo(m_server->address(), clientOptions()));
         QVERIFY(clientSides.back().sender->send(i));
     }
     std::vector<ChannelPair> serverSides;
@@ -374,7 +402,7 @@ void tst_Conformance::connectionRefusedWithoutServer()
 {
     const QUrl address = m_server->address();
     m_server.reset();
-    auto client = Channel::connectTo(address);
+    auto client = Channel::connectTo(address, clientOptions());
     QSignalSpy errors(client.receiver.get(), &ChannelReceiver::errorOccurred);
     QSignalSpy closed(client.receiver.get(), &ChannelReceiver::closed);
     QVERIFY(errors.wait(10000));

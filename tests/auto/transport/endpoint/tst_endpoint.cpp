@@ -61,6 +61,12 @@ void tst_Endpoint::valid_data()
     row("tcp ipv6 scope", u"tcp://[fe80::1%25eth0]:80"_qs, S::Tcp, {}, u"fe80::1%eth0"_qs, 80);
     row("tcp port 0", u"tcp://127.0.0.1:0"_qs, S::Tcp, {}, u"127.0.0.1"_qs, 0);
     row("tcp trailing slash", u"tcp://h:1/"_qs, S::Tcp, {}, u"h"_qs, 1);
+
+    row("tls name", u"tls://example.com:7000"_qs, S::Tls, {}, u"example.com"_qs, 7000);
+    row("tls upper-case scheme", u"TLS://Example.com:7000"_qs, S::Tls, {}, u"example.com"_qs, 7000);
+    row("tls ipv4", u"tls://127.0.0.1:443"_qs, S::Tls, {}, u"127.0.0.1"_qs, 443);
+    row("tls ipv6", u"tls://[::1]:7000"_qs, S::Tls, {}, u"::1"_qs, 7000);
+    row("tls port 0", u"tls://127.0.0.1:0"_qs, S::Tls, {}, u"127.0.0.1"_qs, 0);
 }
 
 void tst_Endpoint::valid()
@@ -92,7 +98,7 @@ void tst_Endpoint::invalid_data()
     row("empty", QUrl());
     row("no scheme", QUrl(u"chat"_qs));
     row("unknown scheme", QUrl(u"carrier-pigeon://coop"_qs), Error::UnsupportedSchemeError);
-    row("tls not yet", QUrl(u"tls://h:1"_qs), Error::UnsupportedSchemeError);
+    row("ssl is not a scheme", QUrl(u"ssl://h:1"_qs), Error::UnsupportedSchemeError);
 
     row("inproc empty", QUrl(u"inproc:"_qs));
     row("inproc NUL", QUrl(u"inproc:a%00b"_qs));
@@ -124,6 +130,11 @@ void tst_Endpoint::invalid_data()
     row("tcp ipv6 without brackets", QUrl(u"tcp://::1:7000"_qs));
     row("tcp bad ipv6", QUrl(u"tcp://[::g]:7000"_qs));
     row("tcp space in host", QUrl(u"tcp://exa mple:7000"_qs));
+
+    row("tls no host", QUrl(u"tls://:7000"_qs));
+    row("tls no port", QUrl(u"tls://example.com"_qs));
+    row("tls path", QUrl(u"tls://example.com:7000/chat"_qs));
+    row("tls user", QUrl(u"tls://me@example.com:7000"_qs));
 }
 
 void tst_Endpoint::invalid()
@@ -156,7 +167,7 @@ void tst_Endpoint::unknownSchemeListsKnownSchemes()
     Endpoint endpoint;
     QString text;
     QCOMPARE(Endpoint::parse(QUrl(u"smoke-signal:hill"_qs), endpoint, text), Error::UnsupportedSchemeError);
-    for (const QString &scheme : {u"inproc:"_qs, u"local:"_qs, u"tcp://"_qs})
+    for (const QString &scheme : {u"inproc:"_qs, u"local:"_qs, u"tcp://"_qs, u"tls://"_qs})
         QVERIFY2(text.contains(scheme), qPrintable(text));
     QVERIFY2(text.contains(u"smoke-signal"_qs), qPrintable(text));
 }
@@ -167,6 +178,8 @@ void tst_Endpoint::portZeroOnlyListens_data()
     QTest::addColumn<bool>("connectable");
     QTest::newRow("tcp port 0") << QUrl(u"tcp://127.0.0.1:0"_qs) << false;
     QTest::newRow("tcp port 1") << QUrl(u"tcp://127.0.0.1:1"_qs) << true;
+    QTest::newRow("tls port 0") << QUrl(u"tls://127.0.0.1:0"_qs) << false;
+    QTest::newRow("tls port 1") << QUrl(u"tls://127.0.0.1:1"_qs) << true;
     QTest::newRow("local") << QUrl(u"local:chat"_qs) << true;
     QTest::newRow("inproc") << QUrl(u"inproc:chat"_qs) << true;
 }
@@ -199,6 +212,8 @@ void tst_Endpoint::toUrlRoundTrips_data()
     row("tcp name", u"tcp://Example.com:7000/"_qs, u"tcp://example.com:7000"_qs);
     row("tcp ipv4", u"tcp://127.0.0.1:0"_qs, u"tcp://127.0.0.1:0"_qs);
     row("tcp ipv6", u"tcp://[::1]:7000"_qs, u"tcp://[::1]:7000"_qs);
+    row("tls name", u"tls://Example.com:7000/"_qs, u"tls://example.com:7000"_qs);
+    row("tls ipv6", u"tls://[::1]:7000"_qs, u"tls://[::1]:7000"_qs);
 }
 
 void tst_Endpoint::toUrlRoundTrips()
@@ -224,6 +239,7 @@ void tst_Endpoint::socketSchemes()
     QVERIFY(!Transports::isSocketScheme(Endpoint::Scheme::Inproc));
     QVERIFY(Transports::isSocketScheme(Endpoint::Scheme::Local));
     QVERIFY(Transports::isSocketScheme(Endpoint::Scheme::Tcp));
+    QVERIFY(Transports::isSocketScheme(Endpoint::Scheme::Tls));
 
     Endpoint inproc;
     QString text;
