@@ -13,6 +13,7 @@
 // a wrong reply, no answer within the timeout); 2 for bad arguments.
 
 #include "messages.h"
+#include "tlsflags.h"
 
 #include <Qonduit/channel.h>
 
@@ -56,8 +57,9 @@ class Client final : public QObject
     Q_OBJECT
 
 public:
-    Client(const QString &url, int requests, const QString &name, int timeoutSeconds)
+    Client(const QString &url, const ChannelOptions &options, int requests, const QString &name, int timeoutSeconds)
         : m_url(url)
+        , m_options(options)
         , m_requests(requests)
         , m_name(name)
         , m_timeoutSeconds(timeoutSeconds)
@@ -70,7 +72,7 @@ public:
         say(QStringLiteral("connecting to %1").arg(m_url));
         // Returns at once: connected() or errorOccurred() follows from the
         // event loop.
-        m_channel = Channel::connectTo(QUrl(m_url));
+        m_channel = Channel::connectTo(QUrl(m_url), m_options);
         ChannelSender *sender = m_channel.sender.get();
         ChannelReceiver *receiver = m_channel.receiver.get();
         connect(sender, &ChannelSender::connected, this, &Client::onConnected);
@@ -169,6 +171,7 @@ private:
     }
 
     const QString m_url;
+    const ChannelOptions m_options;
     const int m_requests;
     const QString m_name;
     const int m_timeoutSeconds;
@@ -195,7 +198,7 @@ int main(int argc, char *argv[])
     parser.setApplicationDescription(QStringLiteral("Sends requests to a channel-server and checks the replies."));
     parser.addHelpOption();
     parser.addPositionalArgument(QStringLiteral("url"),
-                                 QStringLiteral("The server: tcp://HOST:PORT or local:NAME."));
+                                 QStringLiteral("The server: tcp://HOST:PORT, tls://HOST:PORT (with --ca) or local:NAME."));
     const QCommandLineOption requestsOption(QStringLiteral("requests"), QStringLiteral("How many requests (default 3)."),
                                             QStringLiteral("N"), QStringLiteral("3"));
     const QCommandLineOption nameOption(QStringLiteral("name"), QStringLiteral("A name to put into the requests."),
@@ -204,7 +207,15 @@ int main(int argc, char *argv[])
                                            QStringLiteral("Give up after this many seconds (default 30)."),
                                            QStringLiteral("SECONDS"), QStringLiteral("30"));
     parser.addOptions({requestsOption, nameOption, timeoutOption});
+    const RemoteExample::TlsFlags tlsFlags;
+    tlsFlags.addTo(parser);
     parser.process(app);
+    ChannelOptions options;
+    QString tlsError;
+    if (!tlsFlags.read(parser, false, options.tls, &tlsError)) {
+        std::fprintf(stderr, "channel-client: %s\n", qPrintable(tlsError));
+        return 1;
+    }
 
     bool requestsOk = false;
     bool timeoutOk = false;
@@ -215,7 +226,7 @@ int main(int argc, char *argv[])
         return 2;
     }
 
-    Client client(parser.positionalArguments().constFirst(), requests, parser.value(nameOption), timeout);
+    Client client(parser.positionalArguments().constFirst(), options, requests, parser.value(nameOption), timeout);
     client.start();
     return app.exec();
 }

@@ -18,6 +18,7 @@
 // summary; the exit status is 0 unless it could not listen.
 
 #include "messages.h"
+#include "tlsflags.h"
 
 #include <Qonduit/channelserver.h>
 
@@ -86,12 +87,12 @@ public:
             });
         }
         ++m_counters.connected;
-        // On tcp:// the peer address is the client's address and port; the
-        // client end of a local socket has no name of its own.
+        // On tcp:// and tls:// the peer address is the client's address and
+        // port; the client end of a local socket has no name of its own.
         const QUrl peer = receiver->peerAddress();
         log(QStringLiteral("connected %1 (%2 connected now)")
-                .arg(peer.scheme() == u"tcp" ? QStringLiteral("from ") + peer.toString()
-                                             : QStringLiteral("over the local socket"))
+                .arg(peer.scheme() == u"local" ? QStringLiteral("over the local socket")
+                                               : QStringLiteral("from ") + peer.toString())
                 .arg(m_counters.connected));
     }
 
@@ -193,18 +194,28 @@ int main(int argc, char *argv[])
     parser.setApplicationDescription(QStringLiteral("Answers the requests of any number of channel-client processes."));
     parser.addHelpOption();
     parser.addPositionalArgument(QStringLiteral("url"),
-                                 QStringLiteral("Where to listen: tcp://HOST:PORT (0.0.0.0 for every network "
-                                                "interface, port 0 for a free one) or local:NAME. "
+                                 QStringLiteral("Where to listen: tcp://HOST:PORT or tls://HOST:PORT (0.0.0.0 for "
+                                                "every network interface, port 0 for a free one; tls:// needs "
+                                                "--cert and --key) or local:NAME. "
                                                 "Default: tcp://127.0.0.1:7000."));
+    const RemoteExample::TlsFlags tlsFlags;
+    tlsFlags.addTo(parser);
     parser.process(app);
     const QStringList positional = parser.positionalArguments();
     if (positional.size() > 1)
         parser.showHelp(2);
     const QUrl url(positional.value(0, QStringLiteral("tcp://127.0.0.1:7000")));
+    ChannelOptions options;
+    QString tlsError;
+    if (!tlsFlags.read(parser, true, options.tls, &tlsError)) {
+        std::fprintf(stderr, "channel-server: %s\n", qPrintable(tlsError));
+        return 1;
+    }
 
     Counters counters;
     counters.uptime.start();
     ChannelServer server;
+    server.setChannelOptions(options);
     if (!server.listen(url)) {
         std::fprintf(stderr, "channel-server: cannot listen on %s: %s (%s)\n", qPrintable(url.toString()),
                      qPrintable(server.errorString()), qPrintable(errorName(server.error())));
