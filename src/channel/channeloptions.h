@@ -4,6 +4,7 @@
 #include <Qonduit/qonduitnamespace.h>
 #include <Qonduit/tlsoptions.h>
 
+#include <QtCore/qbytearray.h>
 #include <QtCore/qglobal.h>
 
 namespace Qonduit {
@@ -38,6 +39,14 @@ struct ChannelOptions
 
     // tls:// only: certificates, trust and pinning (docs/security.md).
     TlsOptions tls = TlsOptions();
+
+    // tcp:// and local: only: a pre-shared key of exactly 32 bytes (empty: off).
+    // With a key, the connection is encrypted and authenticated
+    // (Noise_NNpsk0_25519_ChaChaPoly_SHA256, docs/security.md "Shared-key
+    // channels"); a client whose key differs fails with AuthenticationError.
+    // A key of another length makes connectTo() and listen() fail with
+    // AuthenticationError. Set it on both sides; other transports ignore it.
+    QByteArray sharedKey = QByteArray();
 };
 
 } // namespace Qonduit

@@ -109,7 +109,7 @@ bool ChannelServer::listen(const QUrl &url)
         return false;
     }
     if (Transports::isSocketScheme(endpoint.scheme)) {
-        auto listener = Transports::makeListener(endpoint);
+        auto listener = Transports::makeListener(endpoint, d->channelOptions());
         // Read for every client, so setChannelOptions() applies to the next.
         listener->setOptionsSource([d] { return d->channelOptions(); });
         if (!listener->listen(endpoint, error, errorText)) {

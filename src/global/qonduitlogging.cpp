@@ -6,3 +6,4 @@ Q_LOGGING_CATEGORY(lcQonduitTransportInproc, "qonduit.transport.inproc", QtInfoM
 Q_LOGGING_CATEGORY(lcQonduitTransportLocal, "qonduit.transport.local", QtInfoMsg)
 Q_LOGGING_CATEGORY(lcQonduitTransportTcp, "qonduit.transport.tcp", QtInfoMsg)
 Q_LOGGING_CATEGORY(lcQonduitTransportTls, "qonduit.transport.tls", QtInfoMsg)
+Q_LOGGING_CATEGORY(lcQonduitTransportSharedKey, "qonduit.transport.sharedkey", QtInfoMsg)

@@ -11,5 +11,6 @@ Q_DECLARE_LOGGING_CATEGORY(lcQonduitTransportInproc)
 Q_DECLARE_LOGGING_CATEGORY(lcQonduitTransportLocal)
 Q_DECLARE_LOGGING_CATEGORY(lcQonduitTransportTcp)
 Q_DECLARE_LOGGING_CATEGORY(lcQonduitTransportTls)
+Q_DECLARE_LOGGING_CATEGORY(lcQonduitTransportSharedKey)
 
 #endif // QONDUIT_QONDUITLOGGING_P_H

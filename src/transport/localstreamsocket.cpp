@@ -134,33 +134,9 @@ QUrl LocalStreamSocket::peerAddress() const
     return m_endpoint.toUrl();
 }
 
-bool LocalStreamSocket::isConnected() const
+void LocalStreamSocket::closeDevice()
 {
-    return phase() == Phase::Connected;
-}
-
-void LocalStreamSocket::disconnectFromPeer()
-{
-    switch (phase()) {
-    case Phase::Connecting:
-        abortDevice();
-        reportClosed();
-        break;
-    case Phase::Connected:
-        setClosing();
-        // May emit disconnected() at once; ours is queued regardless.
-        m_socket->disconnectFromServer();
-        break;
-    case Phase::Closing:
-    case Phase::Closed:
-        break;
-    }
-}
-
-void LocalStreamSocket::abort()
-{
-    silence();
-    abortDevice();
+    m_socket->disconnectFromServer();
 }
 
 void LocalStreamSocket::setReadBufferSize(qint64 bytes)

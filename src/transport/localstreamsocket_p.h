@@ -24,9 +24,6 @@ public:
 
     QIODevice *device() const override;
     QUrl peerAddress() const override;
-    bool isConnected() const override;
-    void disconnectFromPeer() override;
-    void abort() override;
     void setReadBufferSize(qint64 bytes) override;
     void flush() override;
 
@@ -40,6 +37,7 @@ private:
     void onError(QLocalSocket::LocalSocketError socketError);
     void startConnecting() override;
     void abortDevice() override;
+    void closeDevice() override;
     bool isDeviceOpen() const override;
 
     Endpoint m_endpoint;

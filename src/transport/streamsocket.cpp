@@ -129,6 +129,29 @@ void StreamSocket::closeAfterError()
         Qt::QueuedConnection);
 }
 
+void StreamSocket::disconnectFromPeer()
+{
+    switch (m_phase) {
+    case Phase::Connecting:
+        abortDevice();
+        reportClosed();
+        break;
+    case Phase::Connected:
+        m_phase = Phase::Closing;
+        closeDevice();
+        break;
+    case Phase::Closing:
+    case Phase::Closed:
+        break;
+    }
+}
+
+void StreamSocket::abort()
+{
+    silence();
+    abortDevice();
+}
+
 void StreamSocket::silence()
 {
     m_silenced = true;

@@ -65,13 +65,13 @@ public:
     virtual QUrl peerAddress() const = 0;
     // True between connected() (or the hand-out by a listener) and the first
     // of disconnectFromPeer(), abort() or the end of the connection.
-    virtual bool isConnected() const = 0;
+    bool isConnected() const { return m_phase == Phase::Connected; }
     // Writes what is queued, then closes; disconnected() follows. While still
     // connecting it gives the attempt up: disconnected() follows, no failed().
     // A peer that never reads keeps the socket closing: abort() ends that.
-    virtual void disconnectFromPeer() = 0;
+    void disconnectFromPeer();
     // Closes now and drops queued bytes; no signal follows.
-    virtual void abort() = 0;
+    void abort();
     // Bytes device() buffers before it stops reading from the socket (0 =
     // unlimited, the default): the kernel's window then slows the peer down.
     virtual void setReadBufferSize(qint64 bytes) = 0;
@@ -116,13 +116,15 @@ protected:
     // abort(): nothing is emitted any more.
     void silence();
     bool isSilenced() const { return m_silenced; }
-    // disconnectFromPeer(): Closing while the device flushes.
-    void setClosing() { m_phase = Phase::Closing; }
 
     // Starts the device's connect; called once, from the event loop.
     virtual void startConnecting() = 0;
     // Closes the device at once without a signal reaching this object.
     virtual void abortDevice() = 0;
+    // disconnectFromPeer() of a connected socket: writes what is queued, then
+    // closes the device, which reports the close as usual. May report it at
+    // once; disconnected() is queued regardless.
+    virtual void closeDevice() = 0;
     // Whether the device is still open (connecting, connected or closing).
     virtual bool isDeviceOpen() const = 0;
 

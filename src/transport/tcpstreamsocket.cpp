@@ -194,33 +194,9 @@ QUrl TcpStreamSocket::peerAddress() const
     return m_peer;
 }
 
-bool TcpStreamSocket::isConnected() const
+void TcpStreamSocket::closeDevice()
 {
-    return phase() == Phase::Connected;
-}
-
-void TcpStreamSocket::disconnectFromPeer()
-{
-    switch (phase()) {
-    case Phase::Connecting:
-        abortDevice();
-        reportClosed();
-        break;
-    case Phase::Connected:
-        setClosing();
-        // May emit disconnected() at once; ours is queued regardless.
-        m_socket->disconnectFromHost();
-        break;
-    case Phase::Closing:
-    case Phase::Closed:
-        break;
-    }
-}
-
-void TcpStreamSocket::abort()
-{
-    silence();
-    abortDevice();
+    m_socket->disconnectFromHost();
 }
 
 void TcpStreamSocket::setReadBufferSize(qint64 bytes)

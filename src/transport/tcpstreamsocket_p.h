@@ -31,9 +31,6 @@ public:
 
     QIODevice *device() const override;
     QUrl peerAddress() const override;
-    bool isConnected() const override;
-    void disconnectFromPeer() override;
-    void abort() override;
     void setReadBufferSize(qint64 bytes) override;
     void flush() override;
 
@@ -72,6 +69,7 @@ private:
     void watch();
     void onError(QAbstractSocket::SocketError socketError);
     void abortDevice() override;
+    void closeDevice() override;
     bool isDeviceOpen() const override;
 
     Endpoint m_endpoint; // connecting: as dialled

@@ -37,7 +37,9 @@ protected:
 } // namespace
 
 TlsStreamListener::TlsStreamListener(QObject *parent)
-    : TcpStreamListener(parent, std::make_unique<SslAcceptingServer>(), lcQonduitTransportTls)
+    : TcpStreamListener(parent, std::make_unique<SslAcceptingServer>(), lcQonduitTransportTls),
+      m_handshaking(this, lcQonduitTransportTls, QStringLiteral("TLS"),
+                    [this](std::unique_ptr<StreamSocket> socket) { handOut(std::move(socket)); })
 {
 }
 
@@ -79,44 +81,8 @@ void TlsStreamListener::takeAccepted(QTcpSocket *accepted)
                 << tr("Refused the client %1: this server cannot serve TLS: %2.").arg(peer.toDisplayString(), unusable);
         return;
     }
-    auto socket = TlsStreamSocket::accept(ssl, options.tls,
-                                          std::chrono::milliseconds(std::max(1, options.handshakeTimeoutMs)));
-    TlsStreamSocket *raw = socket.get();
-    connect(raw, &StreamSocket::connected, this, [this, raw] {
-        const auto it = m_handshaking.find(raw);
-        if (it == m_handshaking.end())
-            return;
-        std::unique_ptr<TlsStreamSocket> done = std::move(it->second);
-        m_handshaking.erase(it);
-        done->disconnect(this);
-        qCDebug(lcQonduitTransportTls) << "TLS client" << done->peerAddress().toDisplayString() << "admitted";
-        handOut(std::move(done));
-    });
-    connect(raw, &StreamSocket::failed, this,
-            [this, raw](Error error, const QString &text) { drop(raw, error, text); });
-    // Without failed() first: the connection was given up (close()).
-    connect(raw, &StreamSocket::disconnected, this, [this, raw] {
-        drop(raw, Error::RemoteClosedError,
-             tr("The client %1 went away during the TLS handshake.").arg(raw->peerAddress().toDisplayString()));
-    });
-    m_handshaking.emplace(raw, std::move(socket));
-}
-
-void TlsStreamListener::drop(TlsStreamSocket *socket, Error error, const QString &text)
-{
-    const auto it = m_handshaking.find(socket);
-    if (it == m_handshaking.end())
-        return;
-    QString reason = text;
-    if (error == Error::TimeoutError) {
-        reason = tr("Refused the client %1: it did not complete the TLS handshake within %2 ms.")
-                         .arg(socket->peerAddress().toDisplayString())
-                         .arg(socket->connectTimeout().count());
-    }
-    ++m_refused;
-    qCInfo(lcQonduitTransportTls).noquote() << reason;
-    // From the socket's own signal, which allows it.
-    m_handshaking.erase(it);
+    m_handshaking.add(TlsStreamSocket::accept(ssl, options.tls,
+                                              std::chrono::milliseconds(std::max(1, options.handshakeTimeoutMs))));
 }
 
 } // namespace Qonduit

@@ -1,10 +1,8 @@
 #ifndef QONDUIT_TLSSTREAMLISTENER_P_H
 #define QONDUIT_TLSSTREAMLISTENER_P_H
 
+#include "transport/handshakingsockets_p.h"
 #include "transport/tcpstreamlistener_p.h"
-
-#include <map>
-#include <memory>
 
 namespace Qonduit {
 
@@ -35,17 +33,15 @@ public:
     void close() override;
 
     // Clients dropped before they were handed out, since construction.
-    int refusedCount() const { return m_refused; }
+    int refusedCount() const { return m_refused + m_handshaking.refusedCount(); }
     // Connections in their TLS handshake now.
-    int handshakingCount() const { return int(m_handshaking.size()); }
+    int handshakingCount() const { return m_handshaking.count(); }
 
 private:
     void takeAccepted(QTcpSocket *accepted) override;
-    // The handshake ended without success: drops the socket, counts, logs.
-    void drop(TlsStreamSocket *socket, Error error, const QString &text);
 
-    std::map<TlsStreamSocket *, std::unique_ptr<TlsStreamSocket>> m_handshaking;
-    int m_refused = 0;
+    HandshakingSockets m_handshaking;
+    int m_refused = 0; // refused before their handshake began
 };
 
 } // namespace Qonduit

@@ -1,5 +1,7 @@
 #include "transport/transportregistry_p.h"
 
+#include "security/noisestreamlistener_p.h"
+#include "security/noisestreamsocket_p.h"
 #include "transport/localstreamlistener_p.h"
 #include "transport/localstreamsocket_p.h"
 #include "transport/tcpstreamlistener_p.h"
@@ -17,6 +19,8 @@ struct SocketTransport
     Endpoint::Scheme scheme;
     std::unique_ptr<StreamSocket> (*connectTo)(const Endpoint &endpoint, const ChannelOptions &options);
     std::unique_ptr<StreamListener> (*makeListener)();
+    // Whether ChannelOptions::sharedKey wraps it (NoiseStreamSocket).
+    bool takesSharedKey;
 };
 
 template<typename Socket>
@@ -37,9 +41,9 @@ std::unique_ptr<StreamListener> listenWith()
 }
 
 const SocketTransport socketTransports[] = {
-    {Endpoint::Scheme::Local, &connectWith<LocalStreamSocket>, &listenWith<LocalStreamListener>},
-    {Endpoint::Scheme::Tcp, &connectWith<TcpStreamSocket>, &listenWith<TcpStreamListener>},
-    {Endpoint::Scheme::Tls, &connectWithTls, &listenWith<TlsStreamListener>},
+    {Endpoint::Scheme::Local, &connectWith<LocalStreamSocket>, &listenWith<LocalStreamListener>, true},
+    {Endpoint::Scheme::Tcp, &connectWith<TcpStreamSocket>, &listenWith<TcpStreamListener>, true},
+    {Endpoint::Scheme::Tls, &connectWithTls, &listenWith<TlsStreamListener>, false},
 };
 
 const SocketTransport *find(Endpoint::Scheme scheme)
@@ -61,13 +65,23 @@ bool isSocketScheme(Endpoint::Scheme scheme)
 std::unique_ptr<StreamSocket> connectTo(const Endpoint &endpoint, const ChannelOptions &options)
 {
     const SocketTransport *transport = find(endpoint.scheme);
-    return transport ? transport->connectTo(endpoint, options) : nullptr;
+    if (!transport)
+        return nullptr;
+    auto socket = transport->connectTo(endpoint, options);
+    if (transport->takesSharedKey && !options.sharedKey.isEmpty())
+        return NoiseStreamSocket::connectTo(std::move(socket), options.sharedKey);
+    return socket;
 }
 
-std::unique_ptr<StreamListener> makeListener(const Endpoint &endpoint)
+std::unique_ptr<StreamListener> makeListener(const Endpoint &endpoint, const ChannelOptions &options)
 {
     const SocketTransport *transport = find(endpoint.scheme);
-    return transport ? transport->makeListener() : nullptr;
+    if (!transport)
+        return nullptr;
+    auto listener = transport->makeListener();
+    if (transport->takesSharedKey && !options.sharedKey.isEmpty())
+        return std::make_unique<NoiseStreamListener>(std::move(listener));
+    return listener;
 }
 
 } // namespace Transports

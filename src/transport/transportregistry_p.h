@@ -24,14 +24,17 @@ bool isSocketScheme(Endpoint::Scheme scheme);
 // this call). A tcp:// or tls:// port 0 fails there with
 // InvalidEndpointError (Endpoint::checkConnectable() says so up front).
 // tls:// reads options.tls and reports connected() once the TLS handshake
-// is done. nullptr when the scheme is not a socket scheme.
+// is done. local: and tcp:// with options.sharedKey set are wrapped in a
+// NoiseStreamSocket: connected() follows the shared-key handshake.
+// nullptr when the scheme is not a socket scheme.
 std::unique_ptr<StreamSocket> connectTo(const Endpoint &endpoint, const ChannelOptions &options = ChannelOptions());
 
 // A listener for the endpoint's scheme, not yet listening: give it its
 // options (StreamListener::setOptionsSource(); tls:// needs them), then call
-// listen().
-// nullptr when the scheme is not a socket scheme.
-std::unique_ptr<StreamListener> makeListener(const Endpoint &endpoint);
+// listen(). local: and tcp:// with options.sharedKey set (read here, once)
+// are wrapped in a NoiseStreamListener, which reads the key itself for every
+// client. nullptr when the scheme is not a socket scheme.
+std::unique_ptr<StreamListener> makeListener(const Endpoint &endpoint, const ChannelOptions &options = ChannelOptions());
 
 } // namespace Transports
 } // namespace Qonduit

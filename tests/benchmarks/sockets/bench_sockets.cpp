@@ -42,6 +42,12 @@
 // Qonduit request/reply with sendRaw() in rawMessageReceived() slots, raw
 // socket ping-pong with the same framing, ZeroMQ REQ (parent) / REP (child).
 //
+// Shared-key channels (ChannelOptions::sharedKey, Noise NNpsk0 with
+// ChaCha20-Poly1305 records) at 64 B and 64 KiB on both transports: the
+// Qonduit throughput runs once with and once without a key, interleaved, and
+// the keyed one is compared with the plain one (--no-psk leaves them out):
+//   BENCH psk_tcp_64B_throughput ours=<msg/s> msg/s base=plain_tcp:<msg/s> ratio=<ours/base>
+//
 // Each case runs --reps times (5; only 3 once --budget-ms (90 s) is spent),
 // the implementations interleaved and their order rotated every round; the
 // median is reported. A run that takes longer than --timeout-ms fails.
@@ -256,10 +262,14 @@ void markSendStart()
     }
 }
 
+// The shared key of the psk cases: any 32 bytes both processes know.
+const QByteArray benchSharedKey = QByteArray(32, '\x42');
+
 struct PeerArgs
 {
     QString role; // "send" or "echo"
     Impl impl = Impl::Qonduit;
+    bool psk = false; // Qonduit with benchSharedKey
     Transport transport = Transport::Tcp;
     QString address;
     int size = 64;
@@ -330,7 +340,10 @@ int rawPeer(const PeerArgs &args)
 
 int qonduitPeer(const PeerArgs &args)
 {
-    ChannelPair pair = Channel::connectTo(QUrl(args.address));
+    ChannelOptions options;
+    if (args.psk)
+        options.sharedKey = benchSharedKey;
+    ChannelPair pair = Channel::connectTo(QUrl(args.address), options);
     if (!pair.sender || !pair.receiver) {
         std::fprintf(stderr, "peer: connectTo(%s) gave no channel\n", qPrintable(args.address));
         return 1;
@@ -456,7 +469,8 @@ int peerMain(const QStringList &arguments)
                        {QStringLiteral("count"), QStringLiteral("n"), QStringLiteral("n")},
                        {QStringLiteral("per-turn"), QStringLiteral("n"), QStringLiteral("n")},
                        {QStringLiteral("cpu"), QStringLiteral("n"), QStringLiteral("n")},
-                       {QStringLiteral("timeout-ms"), QStringLiteral("n"), QStringLiteral("n")}});
+                       {QStringLiteral("timeout-ms"), QStringLiteral("n"), QStringLiteral("n")},
+                       {QStringLiteral("psk"), QStringLiteral("with the shared key")}});
     parser.process(arguments);
     PeerArgs args;
     args.role = parser.value(QStringLiteral("peer"));
@@ -464,6 +478,7 @@ int peerMain(const QStringList &arguments)
     args.impl = impl == u"raw" ? Impl::Raw : impl == u"zmq" ? Impl::Zmq : Impl::Qonduit;
     args.transport = parser.value(QStringLiteral("transport")) == u"local" ? Transport::Local : Transport::Tcp;
     args.address = parser.value(QStringLiteral("address"));
+    args.psk = parser.isSet(QStringLiteral("psk"));
     args.size = parser.value(QStringLiteral("size")).toInt();
     args.count = parser.value(QStringLiteral("count")).toLongLong();
     if (parser.isSet(QStringLiteral("per-turn")))
@@ -510,6 +525,7 @@ struct Config
     std::vector<Transport> transports{Transport::Tcp, Transport::Local};
     std::vector<int> sizes{64, 1024, 64 * 1024, 1024 * 1024};
     bool throughput = true;
+    bool psk = true;
     bool rtt = true;
     bool verbose = false;
 };
@@ -681,9 +697,14 @@ bool runUntil(QEventLoop &loop, Peer &peer, const std::function<bool()> &done, c
 
 // --- throughput, parent = receiver
 
-std::optional<Throughput> qonduitThroughput(Transport transport, int size, qint64 count)
+std::optional<Throughput> qonduitThroughput(Transport transport, int size, qint64 count, bool psk = false)
 {
     ChannelServer server;
+    if (psk) {
+        ChannelOptions options;
+        options.sharedKey = benchSharedKey;
+        server.setChannelOptions(options);
+    }
     const QUrl url = transport == Transport::Tcp ? QUrl(QStringLiteral("tcp://127.0.0.1:0"))
                                                  : QUrl(QStringLiteral("local:") + uniqueName());
     if (!server.listen(url)) {
@@ -715,7 +736,9 @@ std::optional<Throughput> qonduitThroughput(Transport transport, int size, qint6
             loop.quit();
         });
     });
-    Peer peer(peerArguments("send", Impl::Qonduit, transport, server.address().toString(), size, count), -1);
+    Peer peer(peerArguments("send", Impl::Qonduit, transport, server.address().toString(), size, count)
+                      + (psk ? QStringList{QStringLiteral("--psk")} : QStringList()),
+              -1);
     const bool ok = runUntil(loop, peer, [&] { return done || !g_failure.isEmpty(); }, "qonduit throughput");
     pair = {}; // closes the channel: the peer sees closed() and exits
     server.close();
@@ -1193,6 +1216,36 @@ bool runThroughputCase(Transport transport, int size)
     return true;
 }
 
+// Qonduit with a shared key against Qonduit without, interleaved.
+bool runPskThroughputCase(Transport transport, int size)
+{
+    const qint64 count = countFor(size);
+    std::vector<double> results[2]; // [0] plain, [1] with the key: msg/s
+    for (int round = 0; moreRounds(round); ++round) {
+        for (int i = 0; i < 2; ++i) {
+            const bool psk = (i + round) % 2 == 1;
+            const auto t = qonduitThroughput(transport, size, count, psk);
+            if (!t) {
+                std::fprintf(stderr, "bench_sockets: %s %s qonduit%s throughput failed: %s\n", transportName(transport),
+                             qPrintable(sizeLabel(size)), psk ? " (shared key)" : "", qPrintable(g_failure));
+                return false;
+            }
+            results[psk].push_back(t->messagesPerSecond);
+            if (g_config.verbose)
+                std::printf("#   psk_%s_%s %s: %.0f msg/s %.1f MB/s, cpu/msg receiver %.0f ns, sender %.0f ns\n",
+                            transportName(transport), qPrintable(sizeLabel(size)), psk ? "psk" : "plain",
+                            t->messagesPerSecond, t->megabytesPerSecond, t->receiverCpuNsPerMessage,
+                            t->senderCpuNsPerMessage);
+        }
+    }
+    const QString transportLabel = QString::fromLatin1(transportName(transport));
+    std::printf("# psk_%s_%s: %lld messages per run, %zu runs each\n", qPrintable(transportLabel),
+                qPrintable(sizeLabel(size)), static_cast<long long>(count), results[1].size());
+    printLine(QStringLiteral("psk_") + transportLabel + u'_' + sizeLabel(size) + QStringLiteral("_throughput"),
+              median(results[1]), median(results[0]), "msg/s", 0, QStringLiteral("plain_") + transportLabel, false);
+    return true;
+}
+
 bool runRttCase(Transport transport, const Pinning &pinning)
 {
     std::vector<double> results[3];
@@ -1246,8 +1299,9 @@ bool parseConfig(QCoreApplication &app)
     const QCommandLineOption sizes(QStringLiteral("sizes"), QStringLiteral("Comma-separated message sizes in bytes."), QStringLiteral("list"));
     const QCommandLineOption noRtt(QStringLiteral("no-rtt"), QStringLiteral("Skip the round-trip cases."));
     const QCommandLineOption noThroughput(QStringLiteral("no-throughput"), QStringLiteral("Skip the throughput cases."));
+    const QCommandLineOption noPsk(QStringLiteral("no-psk"), QStringLiteral("Skip the shared-key throughput cases."));
     const QCommandLineOption verbose(QStringLiteral("verbose"), QStringLiteral("Print every run."));
-    parser.addOptions({reps, scale, perTurn, timeout, budget, rounds, rttMs, impls, transports, sizes, noRtt, noThroughput, verbose});
+    parser.addOptions({reps, scale, perTurn, timeout, budget, rounds, rttMs, impls, transports, sizes, noRtt, noThroughput, noPsk, verbose});
     parser.process(app);
     if (parser.isSet(reps))
         g_config.reps = std::max(1, parser.value(reps).toInt());
@@ -1265,6 +1319,7 @@ bool parseConfig(QCoreApplication &app)
         g_config.rttRunMs = std::max<qint64>(1, parser.value(rttMs).toLongLong());
     g_config.throughput = !parser.isSet(noThroughput);
     g_config.rtt = !parser.isSet(noRtt);
+    g_config.psk = !parser.isSet(noPsk);
     g_config.verbose = parser.isSet(verbose);
     if (parser.isSet(impls)) {
         g_config.impls.clear();
@@ -1337,6 +1392,14 @@ int main(int argc, char **argv)
             for (int size : g_config.sizes) {
                 if (ok)
                     ok = runThroughputCase(transport, size);
+            }
+        }
+    }
+    if (g_config.throughput && g_config.psk && hasImpl(Impl::Qonduit)) {
+        for (Transport transport : g_config.transports) {
+            for (int size : {64, 64 * 1024}) {
+                if (ok)
+                    ok = runPskThroughputCase(transport, size);
             }
         }
     }

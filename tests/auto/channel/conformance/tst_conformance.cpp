@@ -1,5 +1,6 @@
 // One behaviour suite for every transport: each test runs once per row of
-// initTestCase_data() (inproc, local, tcp, tls; later transports add a row).
+// initTestCase_data() (inproc, local, tcp, tls, and local and tcp with a
+// shared key; later transports add a row).
 #include <Qonduit/certificateauthority.h>
 #include <Qonduit/channelserver.h>
 
@@ -63,7 +64,7 @@ private:
     QUrl serverUrl() const;
     bool isInproc() const;
     // options, plus what the row's transport needs on that side (tls: the
-    // server's certificate, the client's trusted authority).
+    // server's certificate, the client's trusted authority; +psk: the key).
     ChannelOptions serverOptions(ChannelOptions options = {}) const;
     ChannelOptions clientOptions(ChannelOptions options = {}) const;
     // A listening server and one connected client with the server's pair.
@@ -72,15 +73,19 @@ private:
     std::unique_ptr<ChannelServer> m_server;
     CertificateAuthority m_ca;
     Credentials m_serverCredentials;
+    const QByteArray m_sharedKey = QByteArray(32, 'k');
 };
 
 void tst_Conformance::initTestCase_data()
 {
     QTest::addColumn<QString>("scheme");
-    QTest::newRow("inproc") << QStringLiteral("inproc");
-    QTest::newRow("local") << QStringLiteral("local");
-    QTest::newRow("tcp") << QStringLiteral("tcp");
-    QTest::newRow("tls") << QStringLiteral("tls");
+    QTest::addColumn<bool>("sharedKey");
+    QTest::newRow("inproc") << QStringLiteral("inproc") << false;
+    QTest::newRow("local") << QStringLiteral("local") << false;
+    QTest::newRow("tcp") << QStringLiteral("tcp") << false;
+    QTest::newRow("tls") << QStringLiteral("tls") << false;
+    QTest::newRow("local+psk") << QStringLiteral("local") << true;
+    QTest::newRow("tcp+psk") << QStringLiteral("tcp") << true;
 }
 
 void tst_Conformance::initTestCase()
@@ -104,16 +109,22 @@ QUrl tst_Conformance::serverUrl() const
 ChannelOptions tst_Conformance::serverOptions(ChannelOptions options) const
 {
     QFETCH_GLOBAL(QString, scheme);
+    QFETCH_GLOBAL(bool, sharedKey);
     if (scheme == u"tls")
         options.tls.credentials = m_serverCredentials;
+    if (sharedKey)
+        options.sharedKey = m_sharedKey;
     return options;
 }
 
 ChannelOptions tst_Conformance::clientOptions(ChannelOptions options) const
 {
     QFETCH_GLOBAL(QString, scheme);
+    QFETCH_GLOBAL(bool, sharedKey);
     if (scheme == u"tls")
         options.tls.trustedAuthorities = {m_ca.certificate()};
+    if (sharedKey)
+        options.sharedKey = m_sharedKey;
     return options;
 }
 
