@@ -37,6 +37,16 @@ struct ChannelOptions
     // trickling cannot hold a connection and its buffer for ever.
     int messageProgressTimeoutMs = 30000;
 
+    // local: only: the user the peer's process must run as, read from the
+    // socket (SO_PEERCRED). A server drops a client of another user; a client
+    // fails with AuthenticationError when the server runs as another user
+    // (say, root answering on a name it was not meant to own). AnyUser: no
+    // check (the socket file is reachable by its owner only anyway);
+    // SameUser: the user this process runs as; otherwise a user id.
+    static constexpr qint64 AnyUser = -1;
+    static constexpr qint64 SameUser = -2;
+    qint64 localPeerUser = AnyUser;
+
     // tls:// only: certificates, trust and pinning (docs/security.md).
     TlsOptions tls = TlsOptions();
 

@@ -141,8 +141,16 @@ void LocalStreamListener::acceptPending()
 
 bool LocalStreamListener::admit(const LocalStreamSocket &socket) const
 {
-    Q_UNUSED(socket);
-    return true;
+    const qint64 required = LocalStreamSocket::resolveUser(currentOptions().localPeerUser);
+    if (required < 0)
+        return true;
+    const qint64 user = socket.peerUser();
+    if (user == required)
+        return true;
+    qCInfo(lcQonduitTransportLocal).nospace().noquote()
+            << "Refused a client of " << m_endpoint.toDisplayString() << ": it runs as user " << user
+            << ", and this server admits only user " << required << " (ChannelOptions::localPeerUser).";
+    return false;
 }
 
 } // namespace Qonduit

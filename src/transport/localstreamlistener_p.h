@@ -40,9 +40,9 @@ public:
 
 private:
     void acceptPending();
-    // The one place that admits a peer. Peer credentials (SO_PEERCRED: refuse
-    // another uid) are checked here in a later issue; today the file mode
-    // alone keeps other users out.
+    // The one place that admits a peer: with ChannelOptions::localPeerUser,
+    // only a client of that user (SO_PEERCRED); the file mode already keeps
+    // other users out unless they are root.
     bool admit(const LocalStreamSocket &socket) const;
 
     Endpoint m_endpoint;

@@ -5,6 +5,9 @@
 
 #include <QtCore/qcoreapplication.h>
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 namespace Qonduit {
 
 namespace {
@@ -16,10 +19,11 @@ QString tr(const char *text)
 
 } // namespace
 
-std::unique_ptr<LocalStreamSocket> LocalStreamSocket::connectTo(const Endpoint &endpoint)
+std::unique_ptr<LocalStreamSocket> LocalStreamSocket::connectTo(const Endpoint &endpoint, qint64 requiredPeerUser)
 {
     Q_ASSERT(endpoint.scheme == Endpoint::Scheme::Local);
     std::unique_ptr<LocalStreamSocket> socket(new LocalStreamSocket(endpoint));
+    socket->m_requiredPeerUser = resolveUser(requiredPeerUser);
     socket->connectLater();
     return socket;
 }
@@ -52,6 +56,16 @@ void LocalStreamSocket::watch()
 {
     connect(m_socket, &QLocalSocket::connected, this, [this] {
         qCDebug(lcQonduitTransportLocal) << "connected to" << m_endpoint.toDisplayString();
+        const qint64 user = peerUser();
+        if (m_requiredPeerUser >= 0 && user != m_requiredPeerUser) {
+            failWith(Error::AuthenticationError,
+                     tr("The server of %1 runs as user %2, not as user %3 (ChannelOptions::localPeerUser): "
+                        "another user's program answers on that name.")
+                         .arg(m_endpoint.toDisplayString())
+                         .arg(user)
+                         .arg(m_requiredPeerUser));
+            return;
+        }
         reportConnected();
     });
     connect(m_socket, &QLocalSocket::disconnected, this, [this] { reportClosed(); });
@@ -147,6 +161,23 @@ void LocalStreamSocket::setReadBufferSize(qint64 bytes)
 void LocalStreamSocket::flush()
 {
     m_socket->flush();
+}
+
+qint64 LocalStreamSocket::peerUser() const
+{
+    ucred credentials{};
+    socklen_t size = sizeof credentials;
+    const qintptr fd = socketDescriptor();
+    if (fd < 0 || ::getsockopt(int(fd), SOL_SOCKET, SO_PEERCRED, &credentials, &size) != 0)
+        return -1;
+    return qint64(credentials.uid);
+}
+
+qint64 LocalStreamSocket::resolveUser(qint64 localPeerUser)
+{
+    if (localPeerUser == ChannelOptions::SameUser)
+        return qint64(::geteuid());
+    return localPeerUser < 0 ? -1 : localPeerUser;
 }
 
 qintptr LocalStreamSocket::socketDescriptor() const

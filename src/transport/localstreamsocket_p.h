@@ -4,6 +4,8 @@
 #include "transport/endpoint_p.h"
 #include "transport/streamsocket_p.h"
 
+#include <Qonduit/channeloptions.h>
+
 #include <QtNetwork/qlocalsocket.h>
 
 #include <memory>
@@ -17,7 +19,10 @@ class LocalStreamSocket final : public StreamSocket
 
 public:
     // Starts connecting to endpoint (a local: endpoint) from the event loop.
-    static std::unique_ptr<LocalStreamSocket> connectTo(const Endpoint &endpoint);
+    // With requiredPeerUser (a ChannelOptions::localPeerUser), a server of
+    // another user fails the connect with AuthenticationError.
+    static std::unique_ptr<LocalStreamSocket> connectTo(const Endpoint &endpoint,
+                                                        qint64 requiredPeerUser = ChannelOptions::AnyUser);
     // Takes over a socket a server accepted on endpoint.
     LocalStreamSocket(QLocalSocket *accepted, const Endpoint &endpoint);
     ~LocalStreamSocket() override;
@@ -27,9 +32,12 @@ public:
     void setReadBufferSize(qint64 bytes) override;
     void flush() override;
 
-    // The descriptor, for the peer-credentials check (SO_PEERCRED) and for
-    // passing descriptors; -1 when closed.
+    // The descriptor, for passing descriptors; -1 when closed.
     qintptr socketDescriptor() const;
+    // The user id of the peer's process (SO_PEERCRED); -1 when unknown.
+    qint64 peerUser() const;
+    // A ChannelOptions::localPeerUser as a user id: -1 for AnyUser.
+    static qint64 resolveUser(qint64 localPeerUser);
 
 private:
     explicit LocalStreamSocket(const Endpoint &endpoint);
@@ -42,6 +50,7 @@ private:
 
     Endpoint m_endpoint;
     bool m_accepted = false;
+    qint64 m_requiredPeerUser = -1; // resolved; -1: any
     QLocalSocket *m_socket = nullptr; // child
 };
 

@@ -29,6 +29,11 @@ std::unique_ptr<StreamSocket> connectWith(const Endpoint &endpoint, const Channe
     return Socket::connectTo(endpoint);
 }
 
+std::unique_ptr<StreamSocket> connectWithLocal(const Endpoint &endpoint, const ChannelOptions &options)
+{
+    return LocalStreamSocket::connectTo(endpoint, options.localPeerUser);
+}
+
 std::unique_ptr<StreamSocket> connectWithTls(const Endpoint &endpoint, const ChannelOptions &options)
 {
     return TlsStreamSocket::connectTo(endpoint, options.tls);
@@ -41,7 +46,7 @@ std::unique_ptr<StreamListener> listenWith()
 }
 
 const SocketTransport socketTransports[] = {
-    {Endpoint::Scheme::Local, &connectWith<LocalStreamSocket>, &listenWith<LocalStreamListener>, true},
+    {Endpoint::Scheme::Local, &connectWithLocal, &listenWith<LocalStreamListener>, true},
     {Endpoint::Scheme::Tcp, &connectWith<TcpStreamSocket>, &listenWith<TcpStreamListener>, true},
     {Endpoint::Scheme::Tls, &connectWithTls, &listenWith<TlsStreamListener>, false},
 };

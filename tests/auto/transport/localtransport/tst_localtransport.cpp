@@ -108,6 +108,7 @@ private Q_SLOTS:
     void socketFileIsUserOnly();
     void anotherUserCannotConnect();
     void peerAddressIsTheServerName();
+    void peerUserIsChecked();
     void staleFileIsRecovered();
     void liveNameIsNeverTakenOver();
     void foreignLiveSocketIsNeverRemoved();
@@ -203,6 +204,54 @@ void tst_LocalTransport::peerAddressIsTheServerName()
     QCOMPARE(client->peerAddress(), endpoint.toUrl());
     QCOMPARE(acceptor.sockets.front()->peerAddress(), endpoint.toUrl());
     QVERIFY(static_cast<LocalStreamSocket *>(acceptor.sockets.front().get())->socketDescriptor() >= 0);
+}
+
+// ChannelOptions::localPeerUser on both ends, with this process's user and
+// with one it does not run as (so that no second user is needed).
+void tst_LocalTransport::peerUserIsChecked()
+{
+    LocalStreamListener listener;
+    listenOn(listener, uniqueEndpoint(u"peeruser"_qs));
+    Acceptor acceptor(&listener);
+    const qint64 me = qint64(::geteuid());
+    const qint64 someoneElse = me + 1;
+    const Endpoint endpoint = endpointOf(listener.address());
+
+    // Both ends see this process's user.
+    std::unique_ptr<StreamSocket> client;
+    connectPair(listener, acceptor, client);
+    QCOMPARE(static_cast<LocalStreamSocket *>(client.get())->peerUser(), me);
+    QCOMPARE(static_cast<LocalStreamSocket *>(acceptor.sockets.back().get())->peerUser(), me);
+
+    // A client that requires another user refuses this server.
+    const auto picky = LocalStreamSocket::connectTo(endpoint, someoneElse);
+    QSignalSpy pickyFailed(picky.get(), &StreamSocket::failed);
+    QSignalSpy pickyConnected(picky.get(), &StreamSocket::connected);
+    QVERIFY(pickyFailed.wait(10000));
+    QCOMPARE(pickyFailed.at(0).at(0).value<Error>(), Error::AuthenticationError);
+    const QString text = pickyFailed.at(0).at(1).toString();
+    QVERIFY2(text.contains(u"runs as user %1, not as user %2"_qs.arg(me).arg(someoneElse)), qPrintable(text));
+    QCOMPARE(pickyConnected.count(), 0);
+    const auto same = LocalStreamSocket::connectTo(endpoint, ChannelOptions::SameUser);
+    QSignalSpy sameConnected(same.get(), &StreamSocket::connected);
+    QVERIFY(sameConnected.wait(10000));
+
+    // (The server took both, before it starts checking.)
+    QTRY_COMPARE(acceptor.sockets.size(), size_t(3));
+
+    // A server that admits only another user drops this client unseen...
+    ChannelOptions options;
+    options.localPeerUser = someoneElse;
+    listener.setOptionsSource([options] { return options; });
+    const auto refused = Transports::connectTo(endpoint);
+    QSignalSpy refusedClosed(refused.get(), &StreamSocket::disconnected);
+    QVERIFY(refusedClosed.wait(10000));
+    QCOMPARE(acceptor.sockets.size(), size_t(3));
+    // ...and one that admits its own user takes it.
+    options.localPeerUser = ChannelOptions::SameUser;
+    listener.setOptionsSource([options] { return options; });
+    std::unique_ptr<StreamSocket> admitted;
+    connectPair(listener, acceptor, admitted);
 }
 
 void tst_LocalTransport::staleFileIsRecovered()
