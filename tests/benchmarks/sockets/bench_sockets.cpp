@@ -749,25 +749,36 @@ std::optional<Throughput> qonduitThroughput(Transport transport, int size, qint6
     return sink.result(peer);
 }
 
-template <typename Server, typename Socket>
-std::optional<Throughput> rawThroughput(Transport transport, int size, qint64 count)
+// Listens on loopback (QTcpServer, port 0) or a fresh local name
+// (QLocalServer); returns the address the peer process dials.
+template <typename Server>
+std::optional<QString> listenRaw(Server &server)
 {
-    Server server;
-    QString address;
     if constexpr (std::is_same_v<Server, QTcpServer>) {
         if (!server.listen(QHostAddress::LocalHost, 0)) {
             fail(QStringLiteral("QTcpServer::listen: %1").arg(server.errorString()));
             return std::nullopt;
         }
-        address = QStringLiteral("tcp://127.0.0.1:%1").arg(server.serverPort());
+        return QStringLiteral("tcp://127.0.0.1:%1").arg(server.serverPort());
     } else {
-        address = uniqueName();
+        const QString address = uniqueName();
         QLocalServer::removeServer(address);
         if (!server.listen(address)) {
             fail(QStringLiteral("QLocalServer::listen: %1").arg(server.errorString()));
             return std::nullopt;
         }
+        return address;
     }
+}
+
+template <typename Server, typename Socket>
+std::optional<Throughput> rawThroughput(Transport transport, int size, qint64 count)
+{
+    Server server;
+    const std::optional<QString> listening = listenRaw(server);
+    if (!listening)
+        return std::nullopt;
+    const QString address = *listening;
     Sink sink{size, count};
     Socket *socket = nullptr;
     qint64 pending = -1;
@@ -984,21 +995,10 @@ template <typename Server, typename Socket>
 std::optional<double> rawRtt(Transport transport, int childCpu)
 {
     Server server;
-    QString address;
-    if constexpr (std::is_same_v<Server, QTcpServer>) {
-        if (!server.listen(QHostAddress::LocalHost, 0)) {
-            fail(QStringLiteral("QTcpServer::listen: %1").arg(server.errorString()));
-            return std::nullopt;
-        }
-        address = QStringLiteral("tcp://127.0.0.1:%1").arg(server.serverPort());
-    } else {
-        address = uniqueName();
-        QLocalServer::removeServer(address);
-        if (!server.listen(address)) {
-            fail(QStringLiteral("QLocalServer::listen: %1").arg(server.errorString()));
-            return std::nullopt;
-        }
-    }
+    const std::optional<QString> listening = listenRaw(server);
+    if (!listening)
+        return std::nullopt;
+    const QString address = *listening;
     RoundTrips trips = RoundTrips::fromConfig();
     const QByteArray ping = makeTemplate(RttPayload);
     Socket *socket = nullptr;
