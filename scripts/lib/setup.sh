@@ -15,6 +15,13 @@ cd "$QONDUIT_ROOT"
 QONDUIT_PACKAGES=(
     cmake ninja-build g++ qt6-base-dev libssl-dev
     libzmq3-dev cppzmq-dev pkg-config
+    # The QML module, its tests and qmllint, and what QML apps load at run
+    # time (without qtqml qmllint cannot see Timer; without templates and
+    # layouts, Controls and Layouts fail).
+    qt6-declarative-dev qt6-declarative-dev-tools
+    qml6-module-qtqml qml6-module-qtqml-models qml6-module-qtqml-workerscript
+    qml6-module-qtquick qml6-module-qtquick-window qml6-module-qtquick-controls
+    qml6-module-qtquick-templates qml6-module-qtquick-layouts qml6-module-qttest
 )
 
 qonduit_log() {

@@ -1,0 +1,116 @@
+#include "channelconnector.h"
+
+namespace Qonduit {
+
+ChannelConnector::ChannelConnector(Watched watched, QObject *parent)
+    : QObject(parent)
+    , m_watched(watched)
+{
+    m_connectTimer.setSingleShot(true);
+    connect(&m_connectTimer, &QTimer::timeout, this, &ChannelConnector::connectNow);
+}
+
+ChannelConnector::~ChannelConnector()
+{
+    closeChannel();
+}
+
+void ChannelConnector::setUrl(const QUrl &url)
+{
+    m_url = url;
+    closeChannel();
+    if (m_url.isEmpty()) {
+        m_connectTimer.stop();
+        Q_EMIT errorReport(Error::NoError, QString());
+        Q_EMIT statusReport(QmlEndpoint::Null);
+        return;
+    }
+    Q_EMIT statusReport(QmlEndpoint::Connecting);
+    m_connectTimer.start(0);
+}
+
+void ChannelConnector::setReconnectInterval(int milliseconds)
+{
+    m_reconnectInterval = qMax(0, milliseconds);
+}
+
+void ChannelConnector::ensureChannel()
+{
+    if (!m_pair.sender && !m_url.isEmpty()) {
+        m_connectTimer.stop();
+        connectNow();
+    }
+}
+
+bool ChannelConnector::isInProcess() const
+{
+    return m_url.scheme() == QLatin1String("inproc");
+}
+
+void ChannelConnector::connectNow()
+{
+    closeChannel();
+    m_pair = Channel::connectTo(m_url, m_options);
+    follow(m_watched == Watched::Receiver ? static_cast<ChannelEndpoint *>(m_pair.receiver.get())
+                                          : static_cast<ChannelEndpoint *>(m_pair.sender.get()));
+    Q_EMIT statusReport(QmlEndpoint::Connecting);
+    Q_EMIT channelOpened();
+}
+
+void ChannelConnector::closeChannel()
+{
+    for (ChannelEndpoint *end : std::initializer_list<ChannelEndpoint *>{m_pair.sender.get(), m_pair.receiver.get()}) {
+        if (end)
+            end->disconnect(this);
+    }
+    m_pair = {};
+}
+
+void ChannelConnector::follow(ChannelEndpoint *end)
+{
+    connect(end, &ChannelEndpoint::stateChanged, this, &ChannelConnector::onStateChanged);
+    connect(end, &ChannelEndpoint::errorOccurred, this,
+            [this, end](Error error) { Q_EMIT errorReport(error, end->errorString()); });
+    if (m_watched == Watched::Receiver) {
+        // Every sender of the server's side is gone: nothing more can arrive.
+        connect(m_pair.receiver.get(), &ChannelReceiver::closed, this, [this] {
+            if (m_pair.receiver->error() == Error::NoError)
+                Q_EMIT statusReport(QmlEndpoint::Closed);
+            scheduleReconnect();
+        });
+    }
+}
+
+void ChannelConnector::onStateChanged(ChannelState state)
+{
+    switch (state) {
+    case ChannelState::ConnectingState:
+        Q_EMIT statusReport(QmlEndpoint::Connecting);
+        break;
+    case ChannelState::ConnectedState:
+        Q_EMIT errorReport(Error::NoError, QString());
+        Q_EMIT statusReport(QmlEndpoint::Connected);
+        break;
+    case ChannelState::UnconnectedState: {
+        const ChannelEndpoint *end = m_watched == Watched::Receiver
+                                         ? static_cast<ChannelEndpoint *>(m_pair.receiver.get())
+                                         : static_cast<ChannelEndpoint *>(m_pair.sender.get());
+        if (end->error() != Error::NoError) {
+            Q_EMIT errorReport(end->error(), end->errorString());
+            Q_EMIT statusReport(QmlEndpoint::Error);
+        } else {
+            Q_EMIT statusReport(QmlEndpoint::Closed);
+        }
+        scheduleReconnect();
+        break;
+    }
+    }
+}
+
+void ChannelConnector::scheduleReconnect()
+{
+    if (m_reconnectInterval > 0 && !m_url.isEmpty() && !m_connectTimer.isActive())
+        m_connectTimer.start(m_reconnectInterval);
+}
+
+} // namespace Qonduit
