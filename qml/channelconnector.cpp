@@ -1,5 +1,7 @@
 #include "channelconnector.h"
 
+#include "jsvalues.h"
+
 namespace Qonduit {
 
 ChannelConnector::ChannelConnector(Watched watched, QObject *parent)
@@ -44,7 +46,7 @@ void ChannelConnector::ensureChannel()
 
 bool ChannelConnector::isInProcess() const
 {
-    return m_url.scheme() == QLatin1String("inproc");
+    return JsValues::isInProcess(m_url);
 }
 
 void ChannelConnector::connectNow()

@@ -85,6 +85,11 @@ std::optional<Outgoing> fromJs(const QJSValue &value, bool inProcess, QString &e
     return Outgoing{std::move(message), false};
 }
 
+bool isInProcess(const QUrl &endpoint)
+{
+    return endpoint.scheme() == QLatin1String("inproc");
+}
+
 QVariant toJs(const QVariant &message)
 {
     const QMetaType type = message.metaType();

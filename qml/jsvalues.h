@@ -4,6 +4,7 @@
 #include <Qonduit/channelsender.h>
 
 #include <QtCore/qstring.h>
+#include <QtCore/qurl.h>
 #include <QtCore/qvariant.h>
 #include <QtQml/qjsvalue.h>
 
@@ -30,6 +31,9 @@ struct Outgoing
 // is sent as CBOR, so that peers that are not Qt read it; in-process it stays
 // the QVariant it is.
 std::optional<Outgoing> fromJs(const QJSValue &value, bool inProcess, QString &errorText);
+
+// inproc: channels carry QVariants as they are.
+bool isInProcess(const QUrl &endpoint);
 
 // What QML is given for a received message: CBOR values become the
 // QVariantMap/QVariantList/... the engine turns into JavaScript values.

@@ -10,7 +10,7 @@ namespace Qonduit {
 
 // ChannelReceiver { source: "tcp://localhost:7000"; onMessageReceived: (message) => ... }
 // Connects to the ChannelServer at source and delivers what it sends.
-class QmlChannelReceiver : public QmlMessageSource
+class QmlChannelReceiver : public Qonduit::QmlMessageSource
 {
     Q_OBJECT
     Q_PROPERTY(QUrl source READ source WRITE setSource NOTIFY sourceChanged)

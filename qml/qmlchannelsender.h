@@ -11,7 +11,7 @@ namespace Qonduit {
 
 // ChannelSender { id: out; target: "local:chat" }  ...  out.send({text: "hi"})
 // Connects to the ChannelServer at target and sends JavaScript values to it.
-class QmlChannelSender : public QmlEndpoint
+class QmlChannelSender : public Qonduit::QmlEndpoint
 {
     Q_OBJECT
     Q_PROPERTY(QUrl target READ target WRITE setTarget NOTIFY targetChanged)

@@ -39,7 +39,7 @@ void QmlChannelServer::setEndpoint(const QUrl &endpoint)
 bool QmlChannelServer::send(const QJSValue &value)
 {
     const std::optional<JsValues::Outgoing> outgoing =
-        outgoingMessage(value, m_endpoint.scheme() == QLatin1String("inproc"));
+        outgoingMessage(value, JsValues::isInProcess(m_endpoint));
     if (!outgoing)
         return false;
     bool all = true;
@@ -75,9 +75,11 @@ void QmlChannelServer::acceptClients()
         connect(receiver, &ChannelReceiver::lagged, this, &QmlChannelServer::addDropped);
         // A client is dropped once it went away and its last message was
         // delivered; one that only closed its sending side still hears send().
+        // In-process there is no connection to lose: a client that closed
+        // its sender is taken to be gone.
         ChannelSender *sender = client.sender.get();
         connect(receiver, &ChannelReceiver::closed, this, [this, receiver, sender] {
-            if (sender->state() == ChannelState::UnconnectedState)
+            if (sender->state() == ChannelState::UnconnectedState || JsValues::isInProcess(m_endpoint))
                 dropClient(receiver);
         });
         connect(sender, &ChannelSender::disconnected, this, [this, receiver] {

@@ -15,7 +15,7 @@ namespace Qonduit {
 // ChannelServer { endpoint: "tcp://127.0.0.1:7000" }: a QML app that serves.
 // What any client sends arrives as messageReceived (and latest, count, ...);
 // send() goes to every connected client.
-class QmlChannelServer : public QmlMessageSource
+class QmlChannelServer : public Qonduit::QmlMessageSource
 {
     Q_OBJECT
     Q_PROPERTY(QUrl endpoint READ endpoint WRITE setEndpoint NOTIFY endpointChanged)

@@ -15,7 +15,7 @@ namespace Qonduit {
 // ChannelServer: the latest message, counters, the queue's bounds and the
 // coalescing that keeps a fast producer from updating a view more often than
 // it can be drawn.
-class QmlMessageSource : public QmlEndpoint
+class QmlMessageSource : public Qonduit::QmlEndpoint
 {
     Q_OBJECT
     Q_PROPERTY(QVariant latest READ latest NOTIFY latestChanged)
