@@ -3,7 +3,8 @@
 # Steps, each fatal on failure:
 #   1. cmake --install the Qonduit build into a fresh prefix under WORK_DIR;
 #   2. configure and build tests/install/consumer against that prefix;
-#   3. run the consumer (a local channel round trip);
+#   3. run the consumer (a local channel round trip) and, with the QML module,
+#      the QML consumer (a QML round trip, the module found through the package);
 #   4. configure and build examples/ as a standalone project against the prefix.
 cmake_minimum_required(VERSION 3.21)
 
@@ -76,6 +77,23 @@ message(STATUS "tst_install: run the consumer")
 execute_process(COMMAND "${consumer}" TIMEOUT 60 RESULT_VARIABLE result)
 if(NOT result EQUAL 0)
     message(FATAL_ERROR "tst_install: the consumer failed (${result})")
+endif()
+
+# 3b. The QML consumer: `import Qonduit` found through the installed package.
+set(qml_consumer "${consumer_dir}/qonduit_qml_consumer")
+if(MULTI_CONFIG)
+    set(qml_consumer "${consumer_dir}/${CONFIG}/qonduit_qml_consumer")
+endif()
+if(NOT EXISTS "${qml_consumer}" AND EXISTS "${QONDUIT_BUILD_DIR}/bin/Qonduit/qmldir")
+    message(FATAL_ERROR "tst_install: the QML module was built but the QML consumer was not: "
+        "Qonduit_QML_IMPORT_DIR did not reach it")
+endif()
+if(EXISTS "${qml_consumer}")
+    message(STATUS "tst_install: run the QML consumer")
+    execute_process(COMMAND "${qml_consumer}" TIMEOUT 60 RESULT_VARIABLE result)
+    if(NOT result EQUAL 0)
+        message(FATAL_ERROR "tst_install: the QML consumer failed (${result})")
+    endif()
 endif()
 
 # 4. The examples, as their own project.
