@@ -48,6 +48,22 @@
 // the keyed one is compared with the plain one (--no-psk leaves them out):
 //   BENCH psk_tcp_64B_throughput ours=<msg/s> msg/s base=plain_tcp:<msg/s> ratio=<ours/base>
 //
+// tls:// (TLS 1.3, certificates made at start-up by CertificateAuthority: a
+// CA the peer trusts and a server certificate for 127.0.0.1) at 64 B and
+// 64 KiB, the same way against plain tcp:// (--no-tls leaves them out):
+//   BENCH tls_64KiB_throughput ours=<msg/s> msg/s base=plain_tcp:<msg/s> ratio=<ours/base>
+//
+// Handshakes per second: the child connects (Channel::connectTo), waits for
+// connected() (the server's WELCOME, after the TLS or shared-key handshake),
+// drops the channel and connects again, --handshakes (200) times after 5
+// warm-up ones, timed from the first timed connectTo() to the last
+// connected(); the server takes and drops every channel. tls://,
+// tcp:// with a shared key and local: with a shared key, each interleaved
+// with its plain transport (--no-handshakes leaves them out; --no-tls and
+// --no-psk their cases):
+//   BENCH tls_handshakes ours=<handshakes/s> handshakes/s base=plain_tcp:<handshakes/s> ratio=<ours/base>
+//   BENCH psk_local_handshakes ours=<handshakes/s> handshakes/s base=plain_local:<handshakes/s> ratio=<ours/base>
+//
 // Each case runs --reps times (5; only 3 once --budget-ms (90 s) is spent),
 // the implementations interleaved and their order rotated every round; the
 // median is reported. A run that takes longer than --timeout-ms fails.
@@ -66,6 +82,7 @@
 // --trace-children=yes):
 //   bench_sockets --impls qonduit --transports local --sizes 64 --reps 1 --scale 0.05 --no-rtt
 
+#include <Qonduit/certificateauthority.h>
 #include <Qonduit/channel.h>
 #include <Qonduit/channelserver.h>
 
@@ -77,6 +94,7 @@
 #include <QtCore/qeventloop.h>
 #include <QtCore/qfile.h>
 #include <QtCore/qprocess.h>
+#include <QtCore/qtemporarydir.h>
 #include <QtCore/qthread.h>
 #include <QtCore/qtimer.h>
 #include <QtNetwork/qlocalserver.h>
@@ -109,6 +127,7 @@ namespace {
 
 constexpr qint64 RawHighWater = 1024 * 1024;
 constexpr int RttPayload = 64;
+constexpr qint64 HandshakeWarmup = 5;
 
 // ---------------------------------------------------------------- helpers
 
@@ -195,6 +214,9 @@ double median(std::vector<double> values)
 
 enum class Impl { Qonduit, Raw, Zmq };
 enum class Transport { Tcp, Local };
+// How a Qonduit channel is secured: plain, ChannelOptions::sharedKey, or
+// tls:// (which runs on TCP: Transport::Tcp).
+enum class Security { Plain, SharedKey, Tls };
 
 const char *implName(Impl impl)
 {
@@ -253,6 +275,7 @@ void writeFrame(Socket *socket, const QByteArray &payload)
 // the same in every process on the machine) and its CPU time.
 qint64 g_sendStartNs = 0;
 qint64 g_sendStartCpu = 0;
+qint64 g_endNs = 0; // handshake peer: when the last timed one was done
 
 void markSendStart()
 {
@@ -270,6 +293,7 @@ struct PeerArgs
     QString role; // "send" or "echo"
     Impl impl = Impl::Qonduit;
     bool psk = false; // Qonduit with benchSharedKey
+    QString tlsCa;    // Qonduit over tls://, trusting the CA certificate in this PEM file
     Transport transport = Transport::Tcp;
     QString address;
     int size = 64;
@@ -338,12 +362,63 @@ int rawPeer(const PeerArgs &args)
     return code ? code : status;
 }
 
-int qonduitPeer(const PeerArgs &args)
+ChannelOptions peerOptions(const PeerArgs &args)
 {
     ChannelOptions options;
     if (args.psk)
         options.sharedKey = benchSharedKey;
-    ChannelPair pair = Channel::connectTo(QUrl(args.address), options);
+    if (!args.tlsCa.isEmpty())
+        options.tls.trustedAuthorities = QSslCertificate::fromPath(args.tlsCa);
+    return options;
+}
+
+// Connects, waits for connected(), drops the channel; HandshakeWarmup + count
+// times, one after the other.
+int handshakePeer(const PeerArgs &args)
+{
+    const ChannelOptions options = peerOptions(args);
+    const QUrl url(args.address);
+    const qint64 total = HandshakeWarmup + args.count;
+    qint64 done = 0;
+    int status = 1;
+    ChannelPair pair;
+    std::function<void()> next;
+    next = [&] {
+        if (done == HandshakeWarmup)
+            markSendStart();
+        if (done == total) {
+            g_endNs = nowNs();
+            pair = {};
+            status = 0;
+            QCoreApplication::quit();
+            return;
+        }
+        pair = Channel::connectTo(url, options); // drops the last one
+        ChannelReceiver *receiver = pair.receiver.get();
+        // Queued: the next connectTo() deletes this receiver.
+        QObject::connect(receiver, &ChannelEndpoint::connected, qApp, [&] {
+            ++done;
+            QMetaObject::invokeMethod(qApp, next, Qt::QueuedConnection);
+        });
+        QObject::connect(receiver, &ChannelEndpoint::errorOccurred, qApp, [receiver] {
+            std::fprintf(stderr, "peer: handshake failed: %s\n", qPrintable(receiver->errorString()));
+            QCoreApplication::exit(1);
+        });
+    };
+    QMetaObject::invokeMethod(qApp, next, Qt::QueuedConnection);
+    QTimer::singleShot(args.timeoutMs, qApp, [] {
+        std::fprintf(stderr, "peer: timed out\n");
+        QCoreApplication::exit(3);
+    });
+    const int code = QCoreApplication::exec();
+    return code ? code : status;
+}
+
+int qonduitPeer(const PeerArgs &args)
+{
+    if (args.role == u"handshake")
+        return handshakePeer(args);
+    ChannelPair pair = Channel::connectTo(QUrl(args.address), peerOptions(args));
     if (!pair.sender || !pair.receiver) {
         std::fprintf(stderr, "peer: connectTo(%s) gave no channel\n", qPrintable(args.address));
         return 1;
@@ -470,7 +545,8 @@ int peerMain(const QStringList &arguments)
                        {QStringLiteral("per-turn"), QStringLiteral("n"), QStringLiteral("n")},
                        {QStringLiteral("cpu"), QStringLiteral("n"), QStringLiteral("n")},
                        {QStringLiteral("timeout-ms"), QStringLiteral("n"), QStringLiteral("n")},
-                       {QStringLiteral("psk"), QStringLiteral("with the shared key")}});
+                       {QStringLiteral("psk"), QStringLiteral("with the shared key")},
+                       {QStringLiteral("tls-ca"), QStringLiteral("file"), QStringLiteral("file")}});
     parser.process(arguments);
     PeerArgs args;
     args.role = parser.value(QStringLiteral("peer"));
@@ -479,6 +555,7 @@ int peerMain(const QStringList &arguments)
     args.transport = parser.value(QStringLiteral("transport")) == u"local" ? Transport::Local : Transport::Tcp;
     args.address = parser.value(QStringLiteral("address"));
     args.psk = parser.isSet(QStringLiteral("psk"));
+    args.tlsCa = parser.value(QStringLiteral("tls-ca"));
     args.size = parser.value(QStringLiteral("size")).toInt();
     args.count = parser.value(QStringLiteral("count")).toLongLong();
     if (parser.isSet(QStringLiteral("per-turn")))
@@ -503,8 +580,9 @@ int peerMain(const QStringList &arguments)
 #endif
         break;
     }
-    std::printf("START %lld\nCPU0 %lld\nCPU %lld\n", static_cast<long long>(g_sendStartNs),
-                static_cast<long long>(g_sendStartCpu), static_cast<long long>(processCpuNs()));
+    std::printf("START %lld\nCPU0 %lld\nCPU %lld\nEND %lld\n", static_cast<long long>(g_sendStartNs),
+                static_cast<long long>(g_sendStartCpu), static_cast<long long>(processCpuNs()),
+                static_cast<long long>(g_endNs));
     std::fflush(stdout);
     return code;
 }
@@ -526,6 +604,9 @@ struct Config
     std::vector<int> sizes{64, 1024, 64 * 1024, 1024 * 1024};
     bool throughput = true;
     bool psk = true;
+    bool tls = true;
+    bool handshakes = true;
+    qint64 handshakeCount = 200; // timed handshakes per run
     bool rtt = true;
     bool verbose = false;
 };
@@ -584,6 +665,8 @@ public:
                 cpuStart = line.mid(5).toLongLong();
             else if (line.startsWith("START "))
                 startNs = line.mid(6).toLongLong();
+            else if (line.startsWith("END "))
+                endNs = line.mid(4).toLongLong();
         }
         cpuNs -= cpuStart;
         if (m_process.exitStatus() != QProcess::NormalExit || m_process.exitCode() != 0)
@@ -593,6 +676,7 @@ public:
 
     qint64 cpuNs = 0;   // CPU time of the peer since it began to send
     qint64 startNs = 0; // when it began to send (steady clock)
+    qint64 endNs = 0;   // a handshake peer: when it was done (steady clock)
 
 private:
     QProcess m_process;
@@ -695,22 +779,73 @@ bool runUntil(QEventLoop &loop, Peer &peer, const std::function<bool()> &done, c
     return false;
 }
 
+// --- Qonduit servers, plain or secured
+
+// The tls:// cases' certificates, made once: a CA (its certificate in a PEM
+// file the peer process trusts) and the server's certificate for 127.0.0.1.
+struct TlsMaterial
+{
+    QTemporaryDir dir;
+    Credentials server;
+    QString caFile;
+};
+
+const TlsMaterial *tlsMaterial()
+{
+    static std::unique_ptr<TlsMaterial> material;
+    if (material)
+        return material.get();
+    auto made = std::make_unique<TlsMaterial>();
+    CertificateAuthority ca;
+    if (!made->dir.isValid() || !ca.create(QStringLiteral("bench_sockets CA"))) {
+        fail(QStringLiteral("cannot make the tls:// certificates: %1").arg(ca.errorString()));
+        return nullptr;
+    }
+    made->server = ca.issue(QStringLiteral("127.0.0.1"), CertificateAuthority::Purpose::Server);
+    made->caFile = made->dir.filePath(QStringLiteral("ca.pem"));
+    QFile file(made->caFile);
+    if (made->server.isNull() || !file.open(QIODevice::WriteOnly) || file.write(ca.certificate().toPem()) <= 0) {
+        fail(QStringLiteral("cannot make the tls:// certificates: %1 %2").arg(ca.errorString(), file.errorString()));
+        return nullptr;
+    }
+    material = std::move(made);
+    return material.get();
+}
+
+// Listens for the peer on loopback or a fresh local name, secured as asked;
+// the peer process gets the extra arguments it needs to connect.
+bool listenQonduit(ChannelServer &server, Transport transport, Security security, QStringList &peerExtra)
+{
+    ChannelOptions options;
+    QUrl url = transport == Transport::Tcp ? QUrl(QStringLiteral("tcp://127.0.0.1:0"))
+                                           : QUrl(QStringLiteral("local:") + uniqueName());
+    peerExtra.clear();
+    if (security == Security::SharedKey) {
+        options.sharedKey = benchSharedKey;
+        peerExtra << QStringLiteral("--psk");
+    } else if (security == Security::Tls) {
+        const TlsMaterial *tls = tlsMaterial();
+        if (!tls)
+            return false;
+        options.tls.credentials = tls->server;
+        url = QUrl(QStringLiteral("tls://127.0.0.1:0"));
+        peerExtra << QStringLiteral("--tls-ca") << tls->caFile;
+    }
+    server.setChannelOptions(options);
+    if (!server.listen(url))
+        return fail(QStringLiteral("ChannelServer::listen(%1): %2").arg(url.toString(), server.errorString()));
+    return true;
+}
+
 // --- throughput, parent = receiver
 
-std::optional<Throughput> qonduitThroughput(Transport transport, int size, qint64 count, bool psk = false)
+std::optional<Throughput> qonduitThroughput(Transport transport, int size, qint64 count,
+                                            Security security = Security::Plain)
 {
     ChannelServer server;
-    if (psk) {
-        ChannelOptions options;
-        options.sharedKey = benchSharedKey;
-        server.setChannelOptions(options);
-    }
-    const QUrl url = transport == Transport::Tcp ? QUrl(QStringLiteral("tcp://127.0.0.1:0"))
-                                                 : QUrl(QStringLiteral("local:") + uniqueName());
-    if (!server.listen(url)) {
-        fail(QStringLiteral("ChannelServer::listen(%1): %2").arg(url.toString(), server.errorString()));
+    QStringList peerExtra;
+    if (!listenQonduit(server, transport, security, peerExtra))
         return std::nullopt;
-    }
     Sink sink{size, count};
     ChannelPair pair;
     QEventLoop loop;
@@ -736,8 +871,7 @@ std::optional<Throughput> qonduitThroughput(Transport transport, int size, qint6
             loop.quit();
         });
     });
-    Peer peer(peerArguments("send", Impl::Qonduit, transport, server.address().toString(), size, count)
-                      + (psk ? QStringList{QStringLiteral("--psk")} : QStringList()),
+    Peer peer(peerArguments("send", Impl::Qonduit, transport, server.address().toString(), size, count) + peerExtra,
               -1);
     const bool ok = runUntil(loop, peer, [&] { return done || !g_failure.isEmpty(); }, "qonduit throughput");
     pair = {}; // closes the channel: the peer sees closed() and exits
@@ -885,6 +1019,31 @@ std::optional<Throughput> throughput(Impl impl, Transport transport, int size, q
 #endif
     }
     return std::nullopt;
+}
+
+// --- handshakes, parent = server; returns handshakes per second
+
+std::optional<double> qonduitHandshakes(Transport transport, Security security, qint64 count)
+{
+    ChannelServer server;
+    QStringList peerExtra;
+    if (!listenQonduit(server, transport, security, peerExtra))
+        return std::nullopt;
+    // Every channel is taken and dropped at once: the server closes its end.
+    QObject::connect(&server, &ChannelServer::newChannel, &server, [&server] {
+        while (server.hasPendingChannels())
+            server.nextPendingChannel();
+    });
+    Peer peer(peerArguments("handshake", Impl::Qonduit, transport, server.address().toString(), 0, count)
+                      + peerExtra,
+              -1);
+    if (!peer.finish(g_config.timeoutMs))
+        return std::nullopt;
+    if (peer.startNs <= 0 || peer.endNs <= peer.startNs) {
+        fail(QStringLiteral("the handshake peer reported no valid timing"));
+        return std::nullopt;
+    }
+    return double(count) / (double(peer.endNs - peer.startNs) / 1e9);
 }
 
 // --- round trip, parent = requester; returns microseconds per round trip
@@ -1216,34 +1375,64 @@ bool runThroughputCase(Transport transport, int size)
     return true;
 }
 
-// Qonduit with a shared key against Qonduit without, interleaved.
-bool runPskThroughputCase(Transport transport, int size)
+// The name a secured case goes by: psk_tcp, psk_local, tls.
+QString securedLabel(Transport transport, Security security)
 {
-    const qint64 count = countFor(size);
-    std::vector<double> results[2]; // [0] plain, [1] with the key: msg/s
+    if (security == Security::Tls)
+        return QStringLiteral("tls");
+    return QStringLiteral("psk_") + QString::fromLatin1(transportName(transport));
+}
+
+// Runs measure(secured) for plain and secured Qonduit, interleaved, and
+// prints the medians of the secured one against the plain one.
+bool runSecuredCase(Transport transport, Security security, const QString &what, const char *unit,
+                    const std::function<std::optional<double>(Security)> &measure)
+{
+    const QString caseName = securedLabel(transport, security) + u'_' + what;
+    std::vector<double> results[2]; // [0] plain, [1] secured
     for (int round = 0; moreRounds(round); ++round) {
         for (int i = 0; i < 2; ++i) {
-            const bool psk = (i + round) % 2 == 1;
-            const auto t = qonduitThroughput(transport, size, count, psk);
-            if (!t) {
-                std::fprintf(stderr, "bench_sockets: %s %s qonduit%s throughput failed: %s\n", transportName(transport),
-                             qPrintable(sizeLabel(size)), psk ? " (shared key)" : "", qPrintable(g_failure));
+            const bool secured = (i + round) % 2 == 1;
+            const auto value = measure(secured ? security : Security::Plain);
+            if (!value) {
+                std::fprintf(stderr, "bench_sockets: %s (%s) failed: %s\n", qPrintable(caseName),
+                             secured ? "secured" : "plain", qPrintable(g_failure));
                 return false;
             }
-            results[psk].push_back(t->messagesPerSecond);
+            results[secured].push_back(*value);
             if (g_config.verbose)
-                std::printf("#   psk_%s_%s %s: %.0f msg/s %.1f MB/s, cpu/msg receiver %.0f ns, sender %.0f ns\n",
-                            transportName(transport), qPrintable(sizeLabel(size)), psk ? "psk" : "plain",
-                            t->messagesPerSecond, t->megabytesPerSecond, t->receiverCpuNsPerMessage,
-                            t->senderCpuNsPerMessage);
+                std::printf("#   %s %s: %.0f %s\n", qPrintable(caseName), secured ? "secured" : "plain", *value, unit);
         }
     }
-    const QString transportLabel = QString::fromLatin1(transportName(transport));
-    std::printf("# psk_%s_%s: %lld messages per run, %zu runs each\n", qPrintable(transportLabel),
-                qPrintable(sizeLabel(size)), static_cast<long long>(count), results[1].size());
-    printLine(QStringLiteral("psk_") + transportLabel + u'_' + sizeLabel(size) + QStringLiteral("_throughput"),
-              median(results[1]), median(results[0]), "msg/s", 0, QStringLiteral("plain_") + transportLabel, false);
+    std::printf("# %s: %zu runs each\n", qPrintable(caseName), results[1].size());
+    printLine(caseName, median(results[1]), median(results[0]), unit, 0,
+              QStringLiteral("plain_") + QString::fromLatin1(transportName(transport)), false);
     return true;
+}
+
+// Qonduit with a shared key or over tls:// against plain Qonduit.
+bool runSecuredThroughputCase(Transport transport, Security security, int size)
+{
+    const qint64 count = countFor(size);
+    std::printf("# %s_%s: %lld messages per run\n", qPrintable(securedLabel(transport, security)),
+                qPrintable(sizeLabel(size)), static_cast<long long>(count));
+    return runSecuredCase(transport, security, sizeLabel(size) + QStringLiteral("_throughput"), "msg/s",
+                          [&](Security s) -> std::optional<double> {
+                              const auto t = qonduitThroughput(transport, size, count, s);
+                              if (!t)
+                                  return std::nullopt;
+                              return t->messagesPerSecond;
+                          });
+}
+
+bool runHandshakeCase(Transport transport, Security security)
+{
+    const qint64 count = std::max<qint64>(10, qint64(double(g_config.handshakeCount) * g_config.scale));
+    std::printf("# %s_handshakes: %lld timed handshakes per run after %lld warm-up ones\n",
+                qPrintable(securedLabel(transport, security)), static_cast<long long>(count),
+                static_cast<long long>(HandshakeWarmup));
+    return runSecuredCase(transport, security, QStringLiteral("handshakes"), "handshakes/s",
+                          [&](Security s) { return qonduitHandshakes(transport, s, count); });
 }
 
 bool runRttCase(Transport transport, const Pinning &pinning)
@@ -1299,9 +1488,13 @@ bool parseConfig(QCoreApplication &app)
     const QCommandLineOption sizes(QStringLiteral("sizes"), QStringLiteral("Comma-separated message sizes in bytes."), QStringLiteral("list"));
     const QCommandLineOption noRtt(QStringLiteral("no-rtt"), QStringLiteral("Skip the round-trip cases."));
     const QCommandLineOption noThroughput(QStringLiteral("no-throughput"), QStringLiteral("Skip the throughput cases."));
-    const QCommandLineOption noPsk(QStringLiteral("no-psk"), QStringLiteral("Skip the shared-key throughput cases."));
+    const QCommandLineOption noPsk(QStringLiteral("no-psk"), QStringLiteral("Skip the shared-key cases."));
+    const QCommandLineOption noTls(QStringLiteral("no-tls"), QStringLiteral("Skip the tls:// cases."));
+    const QCommandLineOption noHandshakes(QStringLiteral("no-handshakes"), QStringLiteral("Skip the handshakes-per-second cases."));
+    const QCommandLineOption handshakes(QStringLiteral("handshakes"), QStringLiteral("Timed handshakes per run (200)."), QStringLiteral("n"));
     const QCommandLineOption verbose(QStringLiteral("verbose"), QStringLiteral("Print every run."));
-    parser.addOptions({reps, scale, perTurn, timeout, budget, rounds, rttMs, impls, transports, sizes, noRtt, noThroughput, noPsk, verbose});
+    parser.addOptions({reps, scale, perTurn, timeout, budget, rounds, rttMs, impls, transports, sizes, noRtt, noThroughput, noPsk, noTls, noHandshakes,
+                       handshakes, verbose});
     parser.process(app);
     if (parser.isSet(reps))
         g_config.reps = std::max(1, parser.value(reps).toInt());
@@ -1320,6 +1513,10 @@ bool parseConfig(QCoreApplication &app)
     g_config.throughput = !parser.isSet(noThroughput);
     g_config.rtt = !parser.isSet(noRtt);
     g_config.psk = !parser.isSet(noPsk);
+    g_config.tls = !parser.isSet(noTls);
+    g_config.handshakes = !parser.isSet(noHandshakes);
+    if (parser.isSet(handshakes))
+        g_config.handshakeCount = std::max<qint64>(10, parser.value(handshakes).toLongLong());
     g_config.verbose = parser.isSet(verbose);
     if (parser.isSet(impls)) {
         g_config.impls.clear();
@@ -1395,12 +1592,30 @@ int main(int argc, char **argv)
             }
         }
     }
-    if (g_config.throughput && g_config.psk && hasImpl(Impl::Qonduit)) {
-        for (Transport transport : g_config.transports) {
+    // The secured cases: (transport, security) pairs the options leave in.
+    std::vector<std::pair<Transport, Security>> secured;
+    const bool withTcp = std::find(g_config.transports.begin(), g_config.transports.end(), Transport::Tcp)
+            != g_config.transports.end();
+    if (g_config.tls && withTcp)
+        secured.emplace_back(Transport::Tcp, Security::Tls);
+    if (g_config.psk) {
+        for (Transport transport : g_config.transports)
+            secured.emplace_back(transport, Security::SharedKey);
+    }
+    if (!hasImpl(Impl::Qonduit))
+        secured.clear();
+    if (g_config.throughput) {
+        for (const auto &[transport, security] : secured) {
             for (int size : {64, 64 * 1024}) {
                 if (ok)
-                    ok = runPskThroughputCase(transport, size);
+                    ok = runSecuredThroughputCase(transport, security, size);
             }
+        }
+    }
+    if (g_config.handshakes) {
+        for (const auto &[transport, security] : secured) {
+            if (ok)
+                ok = runHandshakeCase(transport, security);
         }
     }
     if (ok && g_config.rtt) {
