@@ -75,6 +75,16 @@ public:
 
     StreamSocket *innerSocket() const { return m_inner.get(); }
 
+    // Tests only, once connected: sets the counters (nonces) of both
+    // directions, as if that many records had passed, so that a test reaches
+    // the end of the nonce space (NoiseCipherState::reservedNonce) in a few
+    // records. Never repeat a nonce with real data.
+    void setNoncesForTesting(quint64 send, quint64 receive)
+    {
+        m_send.setNonce(send);
+        m_receive.setNonce(receive);
+    }
+
 private:
     friend class NoiseDevice;
     enum class Stage { Handshake, Transport, Broken };

@@ -1,7 +1,9 @@
 // What only shared-key channels (ChannelOptions::sharedKey on tcp:// and
 // local:) do: the Noise_NNpsk0 handshake, a wrong or unusable key on either
 // side, peers with and without a key, and a man-in-the-middle that flips,
-// drops, duplicates, swaps or replays records (SECURITY.md "Authentication").
+// drops, duplicates, swaps, replays or reflects handshake messages and
+// records, and counters at the end of the nonce space (SECURITY.md
+// "Authentication").
 // The behaviour every transport shares runs with a shared key in
 // tst_conformance (rows local+psk and tcp+psk).
 #include <Qonduit/channelserver.h>
@@ -45,10 +47,12 @@ ChannelOptions keyed(const QByteArray &key)
 }
 
 // A man in the middle made of two QTcpSocket pairs: the client connects to
-// it, it connects to the target. Bytes from the server pass as they are;
-// bytes from the client are cut into length-prefixed units (unit 0: the
-// handshake's message 1, then one unit per record) and each goes through
-// tamper(), which returns what to forward instead.
+// it, it connects to the target. Bytes from the client are cut into
+// length-prefixed units (unit 0: the handshake's message 1, then one unit
+// per record) and each goes through tamper(), which returns what to forward
+// instead. Bytes from the server pass as they are, unless a server tamper is
+// set: then they are cut the same way (unit 0: message 2). toClient() and
+// toServer() send a unit back the way it came (a reflection).
 class Proxy : public QObject
 {
 public:
@@ -64,43 +68,86 @@ public:
     int unitsSeen() const { return m_units; }
     // Every byte the client sent, as it sent it.
     QByteArray recorded() const { return m_recorded; }
+    void setServerTamper(Tamper tamper) { m_serverTamper = std::move(tamper); }
+    void toClient(const QByteArray &bytes) { m_down->write(bytes); }
+    void toServer(const QByteArray &bytes) { m_up->write(bytes); }
 
 private:
     void accept()
     {
         m_down = m_server.nextPendingConnection();
         m_up = new QTcpSocket(this);
-        QObject::connect(m_down, &QTcpSocket::readyRead, this, [this] { fromClient(); });
-        QObject::connect(m_up, &QTcpSocket::readyRead, this, [this] { m_down->write(m_up->readAll()); });
+        QObject::connect(m_down, &QTcpSocket::readyRead, this, [this] {
+            const QByteArray bytes = m_down->readAll();
+            m_recorded += bytes;
+            cut(m_buffer, bytes, m_tamper, m_units, m_up);
+        });
+        QObject::connect(m_up, &QTcpSocket::readyRead, this, [this] {
+            if (m_serverTamper)
+                cut(m_serverBuffer, m_up->readAll(), m_serverTamper, m_serverUnits, m_down);
+            else
+                m_down->write(m_up->readAll());
+        });
         QObject::connect(m_down, &QTcpSocket::disconnected, this, [this] { m_up->disconnectFromHost(); });
         QObject::connect(m_up, &QTcpSocket::disconnected, this, [this] { m_down->disconnectFromHost(); });
         m_up->connectToHost(QHostAddress::LocalHost, m_targetPort);
     }
 
-    void fromClient()
+    static void cut(QByteArray &buffer, const QByteArray &bytes, const Tamper &tamper, int &units, QTcpSocket *to)
     {
-        const QByteArray bytes = m_down->readAll();
-        m_recorded += bytes;
-        m_buffer += bytes;
-        while (m_buffer.size() >= 2) {
-            const qsizetype length = qFromBigEndian<quint16>(m_buffer.constData());
-            if (m_buffer.size() < 2 + length)
+        buffer += bytes;
+        while (buffer.size() >= 2) {
+            const qsizetype length = qFromBigEndian<quint16>(buffer.constData());
+            if (buffer.size() < 2 + length)
                 break;
-            const QByteArray unit = m_buffer.left(2 + length);
-            m_buffer.remove(0, 2 + length);
-            for (const QByteArray &out : m_tamper(m_units++, unit))
-                m_up->write(out);
+            const QByteArray unit = buffer.left(2 + length);
+            buffer.remove(0, 2 + length);
+            for (const QByteArray &out : tamper(units++, unit))
+                to->write(out);
         }
     }
 
     QTcpServer m_server;
     quint16 m_targetPort;
     Tamper m_tamper;
+    Tamper m_serverTamper;
     QTcpSocket *m_down = nullptr;
     QTcpSocket *m_up = nullptr;
     QByteArray m_buffer;
+    QByteArray m_serverBuffer;
     QByteArray m_recorded;
     int m_units = 0;
+    int m_serverUnits = 0;
+};
+
+// A shared-key listener on tcp://127.0.0.1:0 that keeps every socket it
+// admits, what they reported when they failed, and how many closed.
+struct KeyedListener
+{
+    explicit KeyedListener(const ChannelOptions &options)
+    {
+        const Endpoint endpoint = endpointOf(QUrl(QStringLiteral("tcp://127.0.0.1:0")));
+        listener = Transports::makeListener(endpoint, options);
+        noise = qobject_cast<NoiseStreamListener *>(listener.get());
+        listener->setOptionsSource([options] { return options; });
+        Error error = Error::NoError;
+        QString text;
+        listening = listener->listen(endpoint, error, text);
+        QObject::connect(listener.get(), &StreamListener::incoming, listener.get(), [this](StreamSocket *socket) {
+            admitted.emplace_back(socket);
+            QObject::connect(socket, &StreamSocket::failed, listener.get(),
+                             [this](Error error, const QString &text) { failures.append({error, text}); });
+            QObject::connect(socket, &StreamSocket::disconnected, listener.get(), [this] { ++closed; });
+        });
+    }
+    quint16 port() const { return quint16(listener->address().port()); }
+
+    std::unique_ptr<StreamListener> listener;
+    NoiseStreamListener *noise = nullptr;
+    bool listening = false;
+    std::vector<std::unique_ptr<StreamSocket>> admitted;
+    QList<std::pair<Error, QString>> failures;
+    int closed = 0;
 };
 
 } // namespace
@@ -122,6 +169,10 @@ private Q_SLOTS:
     void tamperingClosesAndDeliversNothingAfter_data();
     void tamperingClosesAndDeliversNothingAfter();
     void replayedSessionIsRefused();
+    void reflectionClosesOnBothSides_data();
+    void reflectionClosesOnBothSides();
+    void usedUpNoncesCloseTheConnection_data();
+    void usedUpNoncesCloseTheConnection();
 
 private:
     QUrl serverUrl(const QString &scheme) const;
@@ -444,6 +495,141 @@ void tst_NoiseStreamSocket::replayedSessionIsRefused()
     QTRY_COMPARE_WITH_TIMEOUT(replay.state(), QAbstractSocket::UnconnectedState, 10000);
     QCOMPARE(newChannel.count(), 1);
     QVERIFY(!server.hasPendingChannels());
+}
+
+void tst_NoiseStreamSocket::reflectionClosesOnBothSides_data()
+{
+    // What the man in the middle sends back the way it came.
+    QTest::addColumn<QString>("reflect");
+    QTest::newRow("message 1 to the initiator") << QStringLiteral("message1");
+    QTest::newRow("message 1 and message 2 to their senders") << QStringLiteral("both");
+    QTest::newRow("a record to its sender") << QStringLiteral("record");
+}
+
+void tst_NoiseStreamSocket::reflectionClosesOnBothSides()
+{
+    QFETCH(QString, reflect);
+    KeyedListener server(keyed(goodKey));
+    QVERIFY(server.listening);
+    QSignalSpy refused(server.noise, &NoiseStreamListener::refused);
+    Proxy *proxy = nullptr;
+    QByteArray message1;
+    Proxy middle(server.port(), [&](int index, const QByteArray &unit) -> QByteArrayList {
+        if (reflect == u"message1" && index == 0) {
+            proxy->toClient(unit); // the initiator reads its own message as the answer
+            return {};
+        }
+        if (reflect == u"both" && index == 0)
+            message1 = unit; // back to the initiator once message 2 is back at the responder
+        if (reflect == u"record" && index == 1) {
+            proxy->toClient(unit); // the client's first record, back to the client
+            return {};
+        }
+        return {unit};
+    });
+    proxy = &middle;
+    middle.setServerTamper([&](int index, const QByteArray &unit) -> QByteArrayList {
+        if (reflect == u"both" && index == 0) {
+            proxy->toServer(unit); // the responder reads its own message 2 as a record
+            proxy->toClient(message1);
+            return {};
+        }
+        return {unit};
+    });
+
+    auto client = Transports::connectTo(endpointOf(middle.url()), keyed(goodKey));
+    QSignalSpy clientFailed(client.get(), &StreamSocket::failed);
+    QSignalSpy clientConnected(client.get(), &StreamSocket::connected);
+    QSignalSpy clientClosed(client.get(), &StreamSocket::disconnected);
+    if (reflect == u"record") {
+        QVERIFY(clientConnected.wait(10000));
+        client->device()->write("never delivered");
+        client->flush();
+    }
+    QTRY_COMPARE_WITH_TIMEOUT(clientClosed.count(), 1, 10000);
+    QCOMPARE(clientFailed.count(), 1);
+    QCOMPARE(clientFailed.at(0).at(0).value<Error>(), Error::AuthenticationError);
+    const QString clientText = clientFailed.at(0).at(1).toString();
+    if (reflect == u"record") {
+        QVERIFY2(clientText.contains(u"failed authentication: the connection was tampered with"), qPrintable(clientText));
+    } else {
+        QCOMPARE(clientConnected.count(), 0);
+        QVERIFY2(clientText.contains(u"its answer did not authenticate"), qPrintable(clientText));
+    }
+    QCOMPARE(client->device()->bytesAvailable(), qint64(0));
+
+    if (reflect == u"message1") {
+        // The responder never saw a handshake message: the connection closed
+        // during its handshake.
+        QTRY_COMPARE(refused.count(), 1);
+        QCOMPARE(refused.at(0).at(0).value<Error>(), Error::RemoteClosedError);
+        QVERIFY(server.admitted.empty());
+    } else {
+        // The responder finished its handshake (message 1 was genuine), then
+        // met a record it cannot authenticate, or the close.
+        QTRY_COMPARE(server.admitted.size(), size_t(1));
+        QTRY_COMPARE_WITH_TIMEOUT(server.closed, 1, 10000);
+        QCOMPARE(server.admitted.front()->device()->bytesAvailable(), qint64(0));
+        QCOMPARE(server.failures.size(), qsizetype(1));
+        if (reflect == u"both") {
+            QCOMPARE(server.failures.at(0).first, Error::AuthenticationError);
+            QVERIFY2(server.failures.at(0).second.contains(u"failed authentication"),
+                     qPrintable(server.failures.at(0).second));
+        } else {
+            QCOMPARE(server.failures.at(0).first, Error::RemoteClosedError);
+        }
+    }
+    QCOMPARE(server.noise->handshakingCount(), 0);
+}
+
+void tst_NoiseStreamSocket::usedUpNoncesCloseTheConnection_data()
+{
+    // The counters each side starts from; the client sends "last" and then
+    // "one too many".
+    QTest::addColumn<quint64>("clientSend");
+    QTest::addColumn<quint64>("serverReceive");
+    QTest::addColumn<QByteArray>("delivered");
+    QTest::addColumn<bool>("clientRunsOut"); // else the server does
+    constexpr quint64 reserved = Security::NoiseCipherState::reservedNonce;
+    QTest::newRow("the sender's counter") << reserved - 1 << reserved - 1 << QByteArray("last") << true;
+    QTest::newRow("the receiver's counter") << reserved - 1 << reserved << QByteArray() << false;
+}
+
+void tst_NoiseStreamSocket::usedUpNoncesCloseTheConnection()
+{
+    QFETCH(quint64, clientSend);
+    QFETCH(quint64, serverReceive);
+    QFETCH(QByteArray, delivered);
+    QFETCH(bool, clientRunsOut);
+    KeyedListener server(keyed(goodKey));
+    QVERIFY(server.listening);
+    auto client = Transports::connectTo(endpointOf(server.listener->address()), keyed(goodKey));
+    QSignalSpy clientFailed(client.get(), &StreamSocket::failed);
+    QSignalSpy clientClosed(client.get(), &StreamSocket::disconnected);
+    QSignalSpy clientConnected(client.get(), &StreamSocket::connected);
+    QVERIFY(clientConnected.wait(10000));
+    QTRY_COMPARE(server.admitted.size(), size_t(1));
+    auto *admitted = qobject_cast<NoiseStreamSocket *>(server.admitted.front().get());
+    QVERIFY(admitted);
+    QVERIFY(admitted->isConnected());
+    qobject_cast<NoiseStreamSocket *>(client.get())->setNoncesForTesting(clientSend, 0);
+    admitted->setNoncesForTesting(0, serverReceive);
+
+    client->device()->write("last");
+    client->flush();
+    QByteArray arrived; // readAll() consumes: QTRY_* evaluates its expression once more after success
+    if (!delivered.isEmpty())
+        QTRY_VERIFY((arrived += admitted->device()->readAll()) == delivered);
+    client->device()->write("one too many");
+    client->flush();
+    QTRY_COMPARE_WITH_TIMEOUT(clientClosed.count(), 1, 10000);
+    QTRY_COMPARE_WITH_TIMEOUT(server.closed, 1, 10000);
+    QCOMPARE(admitted->device()->readAll(), QByteArray());
+    const auto &[error, text] = clientRunsOut ? std::pair(clientFailed.at(0).at(0).value<Error>(),
+                                                          clientFailed.at(0).at(1).toString())
+                                              : server.failures.value(0);
+    QCOMPARE(error, Error::ProtocolError);
+    QVERIFY2(text.contains(u"has used up its nonces and was closed"), qPrintable(text));
 }
 
 QTEST_MAIN(tst_NoiseStreamSocket)
