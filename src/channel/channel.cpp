@@ -91,6 +91,11 @@ ChannelPair Channel::connectTo(const QUrl &url, const ChannelOptions &options)
     const Error error = Endpoint::parse(url, endpoint, errorText);
     if (error != Error::NoError)
         return ChannelFactory::makeFailed(options, url, error, errorText);
+    const QString keyProblem = Transports::checkSharedKey(endpoint, options);
+    if (!keyProblem.isEmpty()) {
+        return ChannelFactory::makeFailed(options, url, Error::AuthenticationError,
+                                          ChannelSender::tr("Cannot connect to %1: %2.").arg(url.toString(), keyProblem));
+    }
 
     if (Transports::isSocketScheme(endpoint.scheme)) {
         const Error unreachable = endpoint.checkConnectable(errorText);

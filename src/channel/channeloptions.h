@@ -55,7 +55,9 @@ struct ChannelOptions
     // (Noise_NNpsk0_25519_ChaChaPoly_SHA256, docs/security.md "Shared-key
     // channels"); a client whose key differs fails with AuthenticationError.
     // A key of another length makes connectTo() and listen() fail with
-    // AuthenticationError. Set it on both sides; other transports ignore it.
+    // AuthenticationError. Set it on both sides. tls:// (which authenticates
+    // with certificates: tls) and inproc: take no key, and never ignore one:
+    // connectTo() and listen() fail with AuthenticationError.
     QByteArray sharedKey = QByteArray();
 };
 

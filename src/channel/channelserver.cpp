@@ -108,6 +108,11 @@ bool ChannelServer::listen(const QUrl &url)
         d->setErrorAndEmit(error, errorText);
         return false;
     }
+    const QString keyProblem = Transports::checkSharedKey(endpoint, d->channelOptions());
+    if (!keyProblem.isEmpty()) {
+        d->setErrorAndEmit(Error::AuthenticationError, tr("Cannot listen on %1: %2.").arg(url.toString(), keyProblem));
+        return false;
+    }
     if (Transports::isSocketScheme(endpoint.scheme)) {
         auto listener = Transports::makeListener(endpoint, d->channelOptions());
         // Read for every client, so setChannelOptions() applies to the next.

@@ -9,6 +9,8 @@
 #include "transport/tlsstreamlistener_p.h"
 #include "transport/tlsstreamsocket_p.h"
 
+#include <QtCore/qcoreapplication.h>
+
 namespace Qonduit {
 namespace Transports {
 
@@ -60,6 +62,11 @@ const SocketTransport *find(Endpoint::Scheme scheme)
     return nullptr;
 }
 
+QString tr(const char *text)
+{
+    return QCoreApplication::translate("Qonduit::Transports", text);
+}
+
 } // namespace
 
 bool isSocketScheme(Endpoint::Scheme scheme)
@@ -87,6 +94,18 @@ std::unique_ptr<StreamListener> makeListener(const Endpoint &endpoint, const Cha
     if (transport->takesSharedKey && !options.sharedKey.isEmpty())
         return std::make_unique<NoiseStreamListener>(std::move(listener));
     return listener;
+}
+
+QString checkSharedKey(const Endpoint &endpoint, const ChannelOptions &options)
+{
+    if (options.sharedKey.isEmpty())
+        return QString();
+    const SocketTransport *transport = find(endpoint.scheme);
+    if (transport && transport->takesSharedKey)
+        return QString();
+    return tr("ChannelOptions::sharedKey is set, but shared keys work on tcp:// and local: only; tls:// "
+              "authenticates with certificates (ChannelOptions::tls), and inproc: never leaves the process. "
+              "Leave sharedKey empty here, or use a tcp:// or local: endpoint");
 }
 
 } // namespace Transports

@@ -36,6 +36,13 @@ std::unique_ptr<StreamSocket> connectTo(const Endpoint &endpoint, const ChannelO
 // client. nullptr when the scheme is not a socket scheme.
 std::unique_ptr<StreamListener> makeListener(const Endpoint &endpoint, const ChannelOptions &options = ChannelOptions());
 
+// Empty when options.sharedKey is empty or the endpoint's scheme uses it
+// (local:, tcp://); otherwise why the key cannot be used there, for a person,
+// to follow "Cannot connect to URL: ". A security setting is never dropped
+// in silence: Channel::connectTo() and ChannelServer::listen() fail with
+// AuthenticationError on it (tls:// and inproc: take no shared key).
+QString checkSharedKey(const Endpoint &endpoint, const ChannelOptions &options);
+
 } // namespace Transports
 } // namespace Qonduit
 

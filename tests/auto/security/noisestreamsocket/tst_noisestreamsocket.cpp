@@ -6,6 +6,7 @@
 // "Authentication").
 // The behaviour every transport shares runs with a shared key in
 // tst_conformance (rows local+psk and tcp+psk).
+#include <Qonduit/certificateauthority.h>
 #include <Qonduit/channelserver.h>
 
 #include "security/noisestreamlistener_p.h"
@@ -173,6 +174,8 @@ private Q_SLOTS:
     void reflectionClosesOnBothSides();
     void usedUpNoncesCloseTheConnection_data();
     void usedUpNoncesCloseTheConnection();
+    void sharedKeyOnTlsOrInprocIsRefused_data();
+    void sharedKeyOnTlsOrInprocIsRefused();
 
 private:
     QUrl serverUrl(const QString &scheme) const;
@@ -630,6 +633,50 @@ void tst_NoiseStreamSocket::usedUpNoncesCloseTheConnection()
                                               : server.failures.value(0);
     QCOMPARE(error, Error::ProtocolError);
     QVERIFY2(text.contains(u"has used up its nonces and was closed"), qPrintable(text));
+}
+
+void tst_NoiseStreamSocket::sharedKeyOnTlsOrInprocIsRefused_data()
+{
+    QTest::addColumn<QUrl>("url");
+    QTest::newRow("tls") << QUrl(QStringLiteral("tls://127.0.0.1:0"));
+    QTest::newRow("inproc") << QUrl(QStringLiteral("inproc:tst_noisestreamsocket-%1").arg(QCoreApplication::applicationPid()));
+}
+
+void tst_NoiseStreamSocket::sharedKeyOnTlsOrInprocIsRefused()
+{
+    QFETCH(QUrl, url);
+    const QString advice = QStringLiteral("shared keys work on tcp:// and local: only; tls:// authenticates with "
+                                          "certificates");
+    ChannelServer server;
+    server.setChannelOptions(keyed(goodKey));
+    QSignalSpy serverError(&server, &ChannelServer::errorOccurred);
+    QVERIFY(!server.listen(url));
+    QVERIFY(!server.isListening());
+    QCOMPARE(server.error(), Error::AuthenticationError);
+    QCOMPARE(serverError.count(), 1);
+    QVERIFY2(server.errorString().contains(advice), qPrintable(server.errorString()));
+
+    // A client is refused before it reaches any server: one listens there
+    // without a key.
+    ChannelServer plain;
+    ChannelOptions serverOptions;
+    if (url.scheme() == u"tls") {
+        CertificateAuthority ca;
+        QVERIFY2(ca.create(QStringLiteral("tst_noisestreamsocket CA")), qPrintable(ca.errorString()));
+        serverOptions.tls.credentials = ca.issue(QStringLiteral("127.0.0.1"), CertificateAuthority::Purpose::Server);
+    }
+    plain.setChannelOptions(serverOptions);
+    QVERIFY2(plain.listen(url), qPrintable(plain.errorString()));
+    QSignalSpy newChannel(&plain, &ChannelServer::newChannel);
+    auto client = Channel::connectTo(plain.address(), keyed(goodKey));
+    QSignalSpy clientError(client.receiver.get(), &ChannelReceiver::errorOccurred);
+    QSignalSpy clientConnected(client.receiver.get(), &ChannelReceiver::connected);
+    QVERIFY(clientError.wait(10000));
+    QCOMPARE(clientError.at(0).at(0).value<Error>(), Error::AuthenticationError);
+    QVERIFY2(client.receiver->errorString().contains(advice), qPrintable(client.receiver->errorString()));
+    QVERIFY(!client.sender->send(QStringLiteral("never")));
+    QCOMPARE(clientConnected.count(), 0);
+    QCOMPARE(newChannel.count(), 0);
 }
 
 QTEST_MAIN(tst_NoiseStreamSocket)
