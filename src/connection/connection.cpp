@@ -7,6 +7,7 @@
 #include "transport/streamsocket_p.h"
 #include "wire/messagecodec_p.h"
 
+#include <QtCore/qcbormap.h>
 #include <QtCore/qcoreapplication.h>
 #include <QtCore/qendian.h>
 #include <QtCore/qiodevice.h>
@@ -83,6 +84,39 @@ Error errorFromWire(Wire::WireError code)
     default:
         return Error::ProtocolError;
     }
+}
+
+// The HELLO key by which a tls:// client claims a name (TlsOptions::
+// clientName; docs/protocol.md section 5), and its longest UTF-8 form.
+const QLatin1String clientNameKey("client");
+constexpr qsizetype maxClientName = 255;
+
+// The HELLO a client sends, with its claimed name when it has one. Peers
+// that do not know the key ignore it (section 5).
+QByteArray helloPayload(const Wire::Hello &hello, const QString &clientName)
+{
+    const QByteArray payload = Wire::encodeHello(hello, Wire::FrameType::Hello);
+    if (clientName.isEmpty())
+        return payload;
+    QCborMap map = QCborValue::fromCbor(payload).toMap();
+    map.insert(clientNameKey, clientName);
+    return map.toCborValue().toCbor();
+}
+
+// The name a HELLO claims: null without one; false (with text) for one that
+// is not text of 1 to maxClientName UTF-8 bytes. decodeHello() has checked
+// the payload's shape and size already.
+bool claimedName(const QByteArray &payload, QString &name, QString &text)
+{
+    const QCborValue value = QCborValue::fromCbor(payload).toMap().value(clientNameKey);
+    if (value.isUndefined())
+        return true;
+    if (!value.isString() || value.toString().isEmpty() || value.toString().toUtf8().size() > maxClientName) {
+        text = tr("The HELLO key \"client\" is not a name of 1 to %1 bytes of text.").arg(maxClientName);
+        return false;
+    }
+    name = value.toString();
+    return true;
 }
 
 } // namespace
@@ -356,7 +390,9 @@ void Connection::onSocketConnected()
     hello.heartbeatMs = quint32(m_settings.heartbeatIntervalMs);
     m_writeBuffer.append(Wire::preface());
     m_prefaceSent = true;
-    Wire::appendFrame(m_writeBuffer, Wire::FrameType::Hello, 0, 0, Wire::encodeHello(hello, Wire::FrameType::Hello));
+    // TlsOptions are for tls:// only; there the claim travels encrypted.
+    const QString claim = m_peerAddress.scheme() == u"tls" ? m_streamOptions.tls.clientName : QString();
+    Wire::appendFrame(m_writeBuffer, Wire::FrameType::Hello, 0, 0, helloPayload(hello, claim));
     flush();
 }
 
@@ -493,6 +529,19 @@ void Connection::handleHello(const Wire::Frame &frame)
         Wire::appendFrame(m_writeBuffer, Wire::FrameType::Error, 0, 0,
                           Wire::encodeError(Wire::WireError::VersionMismatch, reason));
         return closeWithError(Error::VersionMismatchError, reason, Wire::WireError::None);
+    }
+    QString name;
+    if (!claimedName(frame.payload, name, text))
+        return failProtocol(Wire::WireError::ProtocolError, text);
+    if (!name.isNull()) {
+        const QString problem = m_socket->checkClientName(name);
+        if (!problem.isEmpty()) {
+            return closeWithError(Error::AuthenticationError,
+                                  tr("Refused the client %1: %2.").arg(m_peerAddress.toString(), problem),
+                                  Wire::WireError::Refused);
+        }
+        // Every channel of this client carries its proved name.
+        m_peerAddress.setUserName(name);
     }
     m_peerMaxFrame = hello.maxFrame;
     m_peerWindow = quint32(std::min<qint64>(hello.window, maxWindow));
@@ -649,6 +698,9 @@ void Connection::handleError(const Wire::Frame &frame)
     if (!Wire::decodeError(frame.payload, code, text))
         return failProtocol(Wire::WireError::ProtocolError, tr("An ERROR frame that does not decode."));
     const QString reason = tr("%1 reported: %2").arg(m_peerAddress.toString(), text);
+    // A connection the peer refuses to admit: it could not authenticate us.
+    if (frame.stream == 0 && code == Wire::WireError::Refused)
+        return closeWithError(Error::AuthenticationError, reason);
     if (frame.stream == 0)
         return closeWithError(errorFromWire(code), reason);
     const auto it = m_streams.find(frame.stream);

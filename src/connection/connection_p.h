@@ -140,7 +140,7 @@ private:
 
     const Role m_role;
     const Settings m_settings;
-    const QUrl m_peerAddress;
+    QUrl m_peerAddress; // on a server, with the client's proved name (HELLO "client") as its user
     const ChannelOptions m_streamOptions;
     std::unique_ptr<StreamSocket> m_socket;
     State m_state;

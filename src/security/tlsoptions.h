@@ -47,6 +47,15 @@ struct TlsOptions
     // Client side: the name the server's certificate must carry. Empty: the
     // host of the URL.
     QString peerName = QString();
+    // Client side: the name this client claims to the server (its HELLO,
+    // inside the TLS session). The server admits the client only if it
+    // requires client certificates and this client's certificate carries the
+    // name, exactly, in its subjectAltName (CertificateAuthority::issue(name,
+    // Purpose::Client) makes one); otherwise both ends fail with
+    // AuthenticationError. The server's channels of an admitted client carry
+    // the name as the user of their peerAddress() (tls://alice@10.0.0.7:5123).
+    // Empty: no claim.
+    QString clientName = QString();
 };
 
 } // namespace Qonduit

@@ -46,6 +46,14 @@ std::chrono::milliseconds StreamSocket::connectTimeout() const
     return m_connectTimeout;
 }
 
+QString StreamSocket::checkClientName(const QString &name) const
+{
+    return QCoreApplication::translate("Qonduit::StreamSocket",
+                                       "it claims the name \"%1\", and only a tls:// server that requires client "
+                                       "certificates can check a name")
+            .arg(name);
+}
+
 void StreamSocket::connectLater()
 {
     m_phase = Phase::Connecting;

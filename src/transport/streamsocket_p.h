@@ -87,6 +87,13 @@ public:
     void setConnectTimeout(std::chrono::milliseconds timeout);
     std::chrono::milliseconds connectTimeout() const;
 
+    // A socket from a listener, once connected: empty when the client has
+    // proved that name is its own (tls:// with client certificates: its
+    // certificate's subjectAltName carries the name); otherwise why not, for a
+    // person, to follow "Refused the client URL: ". By default no transport
+    // can prove a name.
+    virtual QString checkClientName(const QString &name) const;
+
 Q_SIGNALS:
     void connected();
     void disconnected();

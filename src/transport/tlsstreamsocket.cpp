@@ -30,16 +30,25 @@ QString nameOf(const QSslCertificate &certificate)
     return name.isEmpty() ? tr("(without a name)") : quoted(name);
 }
 
-// The names a server certificate is valid for: its subjectAltName entries,
-// else its common name.
-QString hostNamesOf(const QSslCertificate &certificate)
+// The DNS and IP address entries of a certificate's subjectAltName.
+QStringList alternativeNamesOf(const QSslCertificate &certificate)
 {
     QStringList names;
     const auto alternatives = certificate.subjectAlternativeNames();
     for (auto it = alternatives.cbegin(); it != alternatives.cend(); ++it) {
         if (it.key() == QSsl::DnsEntry || it.key() == QSsl::IpAddressEntry)
-            names.append(quoted(it.value()));
+            names.append(it.value());
     }
+    return names;
+}
+
+// The names a server certificate is valid for: its subjectAltName entries,
+// else its common name.
+QString hostNamesOf(const QSslCertificate &certificate)
+{
+    QStringList names;
+    for (const QString &name : alternativeNamesOf(certificate))
+        names.append(quoted(name));
     if (names.isEmpty()) {
         for (const QString &name : certificate.subjectInfo(QSslCertificate::CommonName))
             names.append(quoted(name));
@@ -239,6 +248,28 @@ QString TlsStreamSocket::checkServerOptions(const TlsOptions &options)
                   "(ChannelOptions::tls.trustedAuthorities)");
     }
     return QString();
+}
+
+QString TlsStreamSocket::checkClientName(const QString &name) const
+{
+    QString problem;
+    const QSslCertificate certificate = sslSocket()->peerCertificate();
+    if (!isAccepted() || !m_options.requireClientCertificate || certificate.isNull()) {
+        problem = tr("it claims the name %1 (TlsOptions::clientName), but this server does not check client "
+                     "certificates, so it cannot prove it (TlsOptions::requireClientCertificate)")
+                          .arg(quoted(name));
+    } else if (!alternativeNamesOf(certificate).contains(name)) {
+        // Only the subjectAltName counts, as for host names (RFC 6125).
+        const QStringList names = alternativeNamesOf(certificate);
+        problem = tr("it claims the name %1 (TlsOptions::clientName), but its certificate %2 is for %3")
+                          .arg(quoted(name), nameOf(certificate),
+                               names.isEmpty() ? tr("no name (it has no subjectAltName)") : hostNamesOf(certificate));
+    }
+    if (!problem.isEmpty()) {
+        qCInfo(lcQonduitTransportTls).noquote()
+                << tr("Refused the client %1: %2.").arg(peerAddress().toDisplayString(), problem);
+    }
+    return problem;
 }
 
 void TlsStreamSocket::watchTls()

@@ -66,6 +66,12 @@ public:
     // Empty when a server can use options; otherwise why not, for a person.
     static QString checkServerOptions(const TlsOptions &options);
 
+    // A server that requires client certificates: the name must be one of
+    // the subjectAltName entries (DNS or IP address) of the client's verified
+    // certificate, compared exactly (no wildcards, no case folding, not the
+    // common name). A refusal is logged under qonduit.transport.tls.
+    QString checkClientName(const QString &name) const override;
+
 private:
     TlsStreamSocket(const Endpoint &endpoint, const TlsOptions &options);
     TlsStreamSocket(QSslSocket *accepted, const TlsOptions &options);

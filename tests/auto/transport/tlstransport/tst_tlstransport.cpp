@@ -199,6 +199,12 @@ void tst_TlsTransport::initTestCase()
         {QStringLiteral("pinned, from an untrusted authority"),
          pinning(otherServer, {otherServer.certificate}, true)},
         {QStringLiteral("mutual TLS"), mutual},
+        {QStringLiteral("mutual TLS, claimed name"),
+         [=] {
+             Sides sides = mutual();
+             sides.client.tls.clientName = QStringLiteral("alice");
+             return sides;
+         }},
         {QStringLiteral("client certificate not asked for"),
          [=] {
              Sides sides = usual();
@@ -233,6 +239,8 @@ void tst_TlsTransport::initTestCase()
     const auto expectServerExample = [](ChannelOptions &c) { c.tls.peerName = QStringLiteral("server.example"); };
     const auto expectUrlHost = [](ChannelOptions &c) { c.tls.peerName.clear(); };
     const auto goodClientCertificate = [this](ChannelOptions &c) { c.tls.credentials = m_client; };
+    const auto claimAlice = [](ChannelOptions &c) { c.tls.clientName = QStringLiteral("alice"); };
+    const auto claimNothing = [](ChannelOptions &c) { c.tls.clientName.clear(); };
     m_refused = {
         // The client refuses the server.
         {QStringLiteral("untrusted server certificate"), withServer(otherServer),
@@ -307,6 +315,31 @@ void tst_TlsTransport::initTestCase()
           QStringLiteral("valid only from %1").arg(dateText(futureClient.certificate.effectiveDate()))},
          QStringLiteral("valid only from %1").arg(dateText(futureClient.certificate.effectiveDate())),
          goodClientCertificate},
+        // A valid client certificate for alice, a claim to be bob.
+        {QStringLiteral("claimed name not in the client certificate (SAN)"),
+         [=] {
+             Sides sides = mutual();
+             sides.client.tls.clientName = QStringLiteral("bob");
+             return sides;
+         },
+         {QStringLiteral("Refused the client tls://127.0.0.1:"),
+          QStringLiteral("it claims the name \"bob\" (TlsOptions::clientName), but its certificate \"alice\" is "
+                         "for \"alice\"")},
+         QStringLiteral("it claims the name \"bob\" (TlsOptions::clientName), but its certificate \"alice\" is for "
+                        "\"alice\""),
+         claimAlice},
+        {QStringLiteral("claimed name, client certificates not checked"),
+         [=] {
+             Sides sides = usual();
+             sides.client.tls.credentials = m_client;
+             sides.client.tls.clientName = QStringLiteral("alice");
+             return sides;
+         },
+         {QStringLiteral("Refused the client tls://127.0.0.1:"),
+          QStringLiteral("this server does not check client certificates")},
+         QStringLiteral("it claims the name \"alice\" (TlsOptions::clientName), but this server does not check "
+                        "client certificates"),
+         claimNothing},
     };
 }
 
@@ -344,6 +377,9 @@ void tst_TlsTransport::exchange(ChannelServer &server, const ChannelOptions &opt
     QSignalSpy atClient(client.receiver.get(), &ChannelReceiver::messageReceived);
     QTRY_COMPARE(atServer.count(), 1);
     QCOMPARE(atServer.at(0).at(0).value<QVariant>(), QVariant(QStringLiteral("ping")));
+    // A proved name (TlsOptions::clientName) is the user of the server side's peer address.
+    QCOMPARE(serverSide.receiver->peerAddress().userName(), options.tls.clientName);
+    QCOMPARE(serverSide.sender->peerAddress().userName(), options.tls.clientName);
     QVERIFY(serverSide.sender->send(QStringLiteral("pong")));
     QTRY_COMPARE(atClient.count(), 1);
     QCOMPARE(atClient.at(0).at(0).value<QVariant>(), QVariant(QStringLiteral("pong")));
