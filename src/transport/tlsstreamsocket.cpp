@@ -272,6 +272,10 @@ QString TlsStreamSocket::checkClientName(const QString &name) const
     return problem;
 }
 
+void TlsStreamSocket::flush()
+{
+}
+
 void TlsStreamSocket::watchTls()
 {
     QSslSocket *socket = sslSocket();

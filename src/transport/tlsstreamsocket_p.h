@@ -72,6 +72,13 @@ public:
     // common name). A refusal is logged under qonduit.transport.tls.
     QString checkClientName(const QString &name) const override;
 
+    // Leaves the write to the flush QSslSocket queues on every write (it
+    // runs before the event loop sleeps): QSslSocket::flush() also reads and
+    // decrypts, and emits readyRead() from inside flush(), which breaks
+    // StreamSocket's contract (only bytesWritten() may come from inside) and
+    // re-entered the connection's writer mid-pass.
+    void flush() override;
+
 private:
     TlsStreamSocket(const Endpoint &endpoint, const TlsOptions &options);
     TlsStreamSocket(QSslSocket *accepted, const TlsOptions &options);

@@ -21,6 +21,7 @@
 #include <QtCore/QRegularExpression>
 #include <QtCore/QStandardPaths>
 #include <QtCore/QTemporaryDir>
+#include <QtCore/QTimer>
 #include <QtNetwork/QSslSocket>
 #include <QtNetwork/QTcpSocket>
 #include <QtTest/QSignalSpy>
@@ -91,6 +92,7 @@ private Q_SLOTS:
     void notTlsIsRefused();
     void silentClientIsDroppedAtTheHandshakeTimeout();
     void plainTcpServerIsNotTls();
+    void floodBothWays();
 
 private:
     // A server with these options, listening on tls://127.0.0.1:0.
@@ -746,6 +748,52 @@ void tst_TlsTransport::plainTcpServerIsNotTls()
     QVERIFY2(client.receiver->errorString().contains(address.toString()), qPrintable(client.receiver->errorString()));
     QVERIFY2(client.receiver->errorString().contains(QStringLiteral("tls:// server")),
              qPrintable(client.receiver->errorString()));
+}
+
+// Small messages both ways as fast as they go: each side's writer runs while
+// the other side's frames and CREDIT keep arriving. QSslSocket::flush()
+// decrypts what arrived and emits readyRead() from inside; that once
+// re-entered the connection's writer in the middle of a pass (a crash).
+void tst_TlsTransport::floodBothWays()
+{
+    ChannelOptions serverOptions;
+    serverOptions.tls.credentials = m_server;
+    auto server = listen(serverOptions);
+    QVERIFY(server->isListening());
+    QSignalSpy newChannel(server.get(), &ChannelServer::newChannel);
+    ChannelOptions clientOptions;
+    clientOptions.tls.trustedAuthorities = {m_ca.certificate()};
+    ChannelPair client = Channel::connectTo(server->address(), clientOptions);
+    QVERIFY(newChannel.wait(10000));
+    ChannelPair serverSide = server->nextPendingChannel();
+
+    constexpr int count = 200000;
+    const QByteArray payload(64, 'x');
+    struct Side
+    {
+        ChannelSender *sender;
+        int sent = 0;
+        int received = 0;
+    };
+    Side sides[] = {{client.sender.get()}, {serverSide.sender.get()}};
+    connect(serverSide.receiver.get(), &ChannelReceiver::rawMessageReceived, this,
+            [&sides](const QByteArray &) { ++sides[0].received; });
+    connect(client.receiver.get(), &ChannelReceiver::rawMessageReceived, this,
+            [&sides](const QByteArray &) { ++sides[1].received; });
+    QTimer pump;
+    pump.setInterval(0);
+    connect(&pump, &QTimer::timeout, this, [&] {
+        for (Side &side : sides) {
+            // A full queue (QueueFullError) is tried again next turn.
+            for (int i = 0; i < 1024 && side.sent < count && side.sender->sendRaw(payload); ++i)
+                ++side.sent;
+        }
+    });
+    pump.start();
+    QTRY_COMPARE_WITH_TIMEOUT(sides[0].received, count, 60000);
+    QTRY_COMPARE_WITH_TIMEOUT(sides[1].received, count, 60000);
+    QCOMPARE(client.receiver->error(), Error::NoError);
+    QCOMPARE(serverSide.receiver->error(), Error::NoError);
 }
 
 QTEST_GUILESS_MAIN(tst_TlsTransport)
