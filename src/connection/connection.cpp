@@ -541,7 +541,7 @@ void Connection::handleHello(const Wire::Frame &frame)
                                   Wire::WireError::Refused);
         }
         // Every channel of this client carries its proved name.
-        m_peerAddress.setUserName(name);
+        m_peerAddress.setUserName(name, QUrl::DecodedMode);
     }
     m_peerMaxFrame = hello.maxFrame;
     m_peerWindow = quint32(std::min<qint64>(hello.window, maxWindow));

@@ -253,14 +253,15 @@ QString TlsStreamSocket::checkServerOptions(const TlsOptions &options)
 QString TlsStreamSocket::checkClientName(const QString &name) const
 {
     QString problem;
+    // Only a certificate this server verified counts, and in it only the
+    // subjectAltName, as for host names (RFC 6125).
     const QSslCertificate certificate = sslSocket()->peerCertificate();
+    const QStringList names = alternativeNamesOf(certificate);
     if (!isAccepted() || !m_options.requireClientCertificate || certificate.isNull()) {
         problem = tr("it claims the name %1 (TlsOptions::clientName), but this server does not check client "
                      "certificates, so it cannot prove it (TlsOptions::requireClientCertificate)")
                           .arg(quoted(name));
-    } else if (!alternativeNamesOf(certificate).contains(name)) {
-        // Only the subjectAltName counts, as for host names (RFC 6125).
-        const QStringList names = alternativeNamesOf(certificate);
+    } else if (!names.contains(name)) {
         problem = tr("it claims the name %1 (TlsOptions::clientName), but its certificate %2 is for %3")
                           .arg(quoted(name), nameOf(certificate),
                                names.isEmpty() ? tr("no name (it has no subjectAltName)") : hostNamesOf(certificate));

@@ -12,7 +12,10 @@
 #include "transport/tlsstreamlistener_p.h"
 #include "transport/tlsstreamsocket_p.h"
 #include "transport/transportregistry_p.h"
+#include "wire/frame_p.h"
+#include "wire/messagecodec_p.h"
 
+#include <QtCore/QCborMap>
 #include <QtCore/QDateTime>
 #include <QtCore/QFile>
 #include <QtCore/QMutex>
@@ -93,6 +96,8 @@ private Q_SLOTS:
     void silentClientIsDroppedAtTheHandshakeTimeout();
     void plainTcpServerIsNotTls();
     void floodBothWays();
+    void claimInHelloWithoutCertificates_data();
+    void claimInHelloWithoutCertificates();
 
 private:
     // A server with these options, listening on tls://127.0.0.1:0.
@@ -794,6 +799,63 @@ void tst_TlsTransport::floodBothWays()
     QTRY_COMPARE_WITH_TIMEOUT(sides[1].received, count, 60000);
     QCOMPARE(client.receiver->error(), Error::NoError);
     QCOMPARE(serverSide.receiver->error(), Error::NoError);
+}
+
+void tst_TlsTransport::claimInHelloWithoutCertificates_data()
+{
+    QTest::addColumn<QCborValue>("claim");
+    QTest::addColumn<int>("code"); // the ERROR the server answers with
+    QTest::addColumn<QString>("fragment");
+    const int refused = int(Wire::WireError::Refused);
+    const int protocolError = int(Wire::WireError::ProtocolError);
+    QTest::newRow("a name") << QCborValue(QStringLiteral("alice")) << refused
+                            << QStringLiteral("only a tls:// server that requires client certificates can check");
+    QTest::newRow("not text") << QCborValue(5) << protocolError << QStringLiteral("is not a name of 1 to 255 bytes");
+    QTest::newRow("empty") << QCborValue(QString()) << protocolError << QStringLiteral("is not a name");
+    QTest::newRow("too long") << QCborValue(QString(256, u'a')) << protocolError << QStringLiteral("is not a name");
+}
+
+// The HELLO key "client" (TlsOptions::clientName) reaches every server, from
+// any peer: one that cannot verify it (here tcp://) refuses the claim, and a
+// key that is not a name is a protocol error; nothing reaches the application.
+void tst_TlsTransport::claimInHelloWithoutCertificates()
+{
+    QFETCH(QCborValue, claim);
+    QFETCH(int, code);
+    QFETCH(QString, fragment);
+    ChannelServer server;
+    QVERIFY(server.listen(QUrl(QStringLiteral("tcp://127.0.0.1:0"))));
+    QSignalSpy newChannel(&server, &ChannelServer::newChannel);
+
+    Wire::Hello hello;
+    hello.versions = {1};
+    QCborMap map = QCborValue::fromCbor(Wire::encodeHello(hello, Wire::FrameType::Hello)).toMap();
+    map.insert(QLatin1String("client"), claim);
+    QByteArray bytes = Wire::preface().toByteArray();
+    Wire::appendFrame(bytes, Wire::FrameType::Hello, 0, 0, map.toCborValue().toCbor());
+    Wire::appendFrame(bytes, Wire::FrameType::Open, 0, 1, {});
+    QTcpSocket raw;
+    QByteArray answer;
+    connect(&raw, &QTcpSocket::readyRead, this, [&] { answer += raw.readAll(); });
+    raw.connectToHost(QHostAddress::LocalHost, quint16(server.address().port()));
+    QVERIFY(raw.waitForConnected(10000));
+    raw.write(bytes);
+    QTRY_COMPARE_WITH_TIMEOUT(raw.state(), QAbstractSocket::UnconnectedState, 10000);
+    answer += raw.readAll();
+
+    Wire::MemorySource source(answer);
+    Wire::FrameDecoder decoder;
+    Wire::Frame frame;
+    QCOMPARE(decoder.next(source, frame), Wire::FrameDecoder::Status::Frame);
+    QCOMPARE(frame.type, Wire::FrameType::Error);
+    QCOMPARE(frame.stream, 0u);
+    Wire::WireError error = Wire::WireError::None;
+    QString text;
+    QVERIFY(Wire::decodeError(frame.payload, error, text));
+    QCOMPARE(int(error), code);
+    QVERIFY2(text.contains(fragment), qPrintable(text));
+    QCOMPARE(newChannel.count(), 0);
+    QVERIFY(!server.hasPendingChannels());
 }
 
 QTEST_GUILESS_MAIN(tst_TlsTransport)
