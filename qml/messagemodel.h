@@ -23,7 +23,7 @@ class MessageModel : public QAbstractListModel
     Q_PROPERTY(Qonduit::QmlMessageSource *receiver READ receiver WRITE setReceiver NOTIFY receiverChanged)
     Q_PROPERTY(int capacity READ capacity WRITE setCapacity NOTIFY capacityChanged)
     Q_PROPERTY(int count READ rowCount NOTIFY countChanged)
-    Q_PROPERTY(qint64 droppedCount READ droppedCount NOTIFY droppedCountChanged)
+    Q_PROPERTY(double droppedCount READ droppedCount NOTIFY droppedCountChanged)
     QML_ELEMENT
 
 public:

@@ -17,7 +17,7 @@ class QmlChannelSender : public Qonduit::QmlEndpoint
     Q_PROPERTY(QUrl target READ target WRITE setTarget NOTIFY targetChanged)
     Q_PROPERTY(int reconnectInterval READ reconnectInterval WRITE setReconnectInterval
                    NOTIFY reconnectIntervalChanged)
-    Q_PROPERTY(qint64 sentCount READ sentCount NOTIFY sentCountChanged)
+    Q_PROPERTY(double sentCount READ sentCount NOTIFY sentCountChanged)
     QML_NAMED_ELEMENT(ChannelSender)
 
 public:

@@ -18,12 +18,14 @@ namespace Qonduit {
 class QmlMessageSource : public Qonduit::QmlEndpoint
 {
     Q_OBJECT
+    // Counters are double to QML (exact up to 2^53): qmllint 6.4 knows no
+    // qint64 property type.
     Q_PROPERTY(QVariant latest READ latest NOTIFY latestChanged)
-    Q_PROPERTY(qint64 count READ count NOTIFY countChanged)
+    Q_PROPERTY(double count READ count NOTIFY countChanged)
     Q_PROPERTY(Delivery delivery READ delivery WRITE setDelivery NOTIFY deliveryChanged)
     Q_PROPERTY(int updateInterval READ updateInterval WRITE setUpdateInterval NOTIFY deliveryChanged)
-    Q_PROPERTY(qint64 coalescedCount READ coalescedCount NOTIFY coalescedCountChanged)
-    Q_PROPERTY(qint64 droppedCount READ droppedCount NOTIFY droppedCountChanged)
+    Q_PROPERTY(double coalescedCount READ coalescedCount NOTIFY coalescedCountChanged)
+    Q_PROPERTY(double droppedCount READ droppedCount NOTIFY droppedCountChanged)
     Q_PROPERTY(int capacity READ capacity WRITE setCapacity NOTIFY queueOptionsChanged)
     Q_PROPERTY(Qonduit::OverflowPolicy overflowPolicy READ overflowPolicy WRITE setOverflowPolicy
                    NOTIFY queueOptionsChanged)
