@@ -5,7 +5,10 @@
 #   2. configure and build tests/install/consumer against that prefix;
 #   3. run the consumer (a local channel round trip) and, with the QML module,
 #      the QML consumer (a QML round trip, the module found through the package);
-#   4. configure and build examples/ as a standalone project against the prefix.
+#   4. configure and build examples/ as a standalone project against the prefix;
+#   5. when the package has the QML module, run the QML example built in step 4
+#      (offscreen, with its own producer): it must find `import Qonduit` in
+#      the prefix through Qonduit_QML_IMPORT_DIR and render real data.
 cmake_minimum_required(VERSION 3.21)
 
 if(NOT DEFINED PARAMS OR NOT EXISTS "${PARAMS}")
@@ -102,5 +105,23 @@ if(NOT example_lists)
     message(FATAL_ERROR "tst_install: no example in ${EXAMPLES_SOURCE_DIR}")
 endif()
 build_project("the examples" "${EXAMPLES_SOURCE_DIR}" "${WORK_DIR}/examples")
+
+# 5. The QML example against the installed module.
+file(GLOB_RECURSE installed_qmldir "${prefix}/qmldir")
+list(FILTER installed_qmldir INCLUDE REGEX "/Qonduit/qmldir$")
+if(installed_qmldir)
+    set(dashboard "${WORK_DIR}/examples/bin/qonduit-dashboard")
+    if(MULTI_CONFIG)
+        set(dashboard "${WORK_DIR}/examples/bin/${CONFIG}/qonduit-dashboard")
+    endif()
+    # A name of its own: tst_install may run beside another build's.
+    string(RANDOM LENGTH 12 ALPHABET "0123456789abcdef" name)
+    run_step("run the QML dashboard against the installed module"
+        "${CMAKE_COMMAND}" -E env QT_QPA_PLATFORM=offscreen
+        "${dashboard}" --spawn-producer --connect "local:qonduit-install-${name}"
+        --screenshot "${WORK_DIR}/dashboard.png" --samples 20 --timeout 60)
+else()
+    message(STATUS "tst_install: the package has no QML module; not running the QML example")
+endif()
 
 message(STATUS "tst_install: passed")
