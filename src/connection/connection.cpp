@@ -148,6 +148,19 @@ std::shared_ptr<Connection> Connection::create(Role role, std::unique_ptr<Stream
         const std::lock_guard lock(registry().mutex);
         registry().connections.insert(connection);
     }
+    // A worker thread's loop may end while the connection still says
+    // goodbye; finished() is the last moment it can go (in its own thread).
+    // The main thread's are deleted with the application object instead.
+    QThread *own = connection->thread();
+    if (const QCoreApplication *app = QCoreApplication::instance(); app && own != app->thread()) {
+        QObject::connect(
+                own, &QThread::finished, connection,
+                [connection] {
+                    if (connection->m_released.load())
+                        delete connection;
+                },
+                Qt::DirectConnection);
+    }
     // The last owner may let go on any thread; the goodbye happens on the
     // connection's own.
     return std::shared_ptr<Connection>(connection, [](Connection *c) {

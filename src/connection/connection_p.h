@@ -78,7 +78,8 @@ public:
 
     // Deletes the connections of the calling thread whose owners let go and
     // that are still saying goodbye: run as the application object goes
-    // (qAddPostRoutine), when no event loop will finish them.
+    // (qAddPostRoutine), when no event loop will finish them. A worker
+    // thread's are deleted likewise when that thread finishes (create()).
     static void deleteReleasedConnections();
     bool isClosed() const { return m_state == State::Closed; }
 

@@ -10,6 +10,7 @@
 
 #include <QtCore/QThread>
 
+#include <atomic>
 #include <future>
 
 using namespace Qonduit;
@@ -20,6 +21,7 @@ class tst_Connection : public QObject
 
 private Q_SLOTS:
     void stalledStreamDoesNotBlockTheOthers();
+    void goodbyeCutShortByTheThreadsEndIsDeleted();
 
 private:
     // A client connection with two streams to a server that took both.
@@ -109,5 +111,48 @@ void tst_Connection::stalledStreamDoesNotBlockTheOthers()
     QVERIFY(stuck.wait(5000));
 }
 
+// A worker thread releases its connection and ends its loop in the same turn:
+// the goodbye can never finish there, so the thread's end deletes it.
+void tst_Connection::goodbyeCutShortByTheThreadsEndIsDeleted()
+{
+    ChannelServer server;
+    QVERIFY(server.listen(QUrl(QStringLiteral("tcp://127.0.0.1:0"))));
+    Endpoint endpoint;
+    QString text;
+    QCOMPARE(Endpoint::parse(server.address(), endpoint, text), Error::NoError);
+
+    QThread worker;
+    QObject inWorker;
+    inWorker.moveToThread(&worker);
+    worker.start();
+    std::atomic<bool> connected{false};
+    std::atomic<bool> deleted{false};
+    std::shared_ptr<Connection> connection;
+    ChannelPair client;
+    QMetaObject::invokeMethod(&inWorker, [&] {
+        ChannelOptions options;
+        options.heartbeatIntervalMs = 0;
+        connection = Connection::create(Connection::Role::Client, Transports::connectTo(endpoint),
+                                        Connection::Settings::from(options), endpoint.toUrl(), options);
+        QObject::connect(connection.get(), &QObject::destroyed, [&deleted] { deleted = true; });
+        client = connection->openStream();
+        QObject::connect(client.sender.get(), &ChannelSender::connected, [&connected] { connected = true; });
+    });
+    QTRY_VERIFY(connected.load());
+    QTRY_VERIFY(server.hasPendingChannels());
+    ChannelPair serverSide = server.nextPendingChannel();
+
+    QMetaObject::invokeMethod(&inWorker, [&] {
+        QThread::currentThread()->quit();
+        client = {};
+        connection.reset(); // the last owner: the goodbye starts, and the loop ends
+    });
+    QVERIFY(worker.wait(10000));
+    QVERIFY2(deleted.load(), "the connection outlived its thread");
+    // The server sees the socket close.
+    QTRY_COMPARE(serverSide.receiver->state(), ChannelState::UnconnectedState);
+}
+
 QTEST_GUILESS_MAIN(tst_Connection)
 #include "tst_connection.moc"
+
