@@ -7,7 +7,6 @@
 #include "transport/streamsocket_p.h"
 #include "wire/messagecodec_p.h"
 
-#include <QtCore/qcbormap.h>
 #include <QtCore/qcoreapplication.h>
 #include <QtCore/qendian.h>
 #include <QtCore/qiodevice.h>
@@ -84,39 +83,6 @@ Error errorFromWire(Wire::WireError code)
     default:
         return Error::ProtocolError;
     }
-}
-
-// The HELLO key by which a tls:// client claims a name (TlsOptions::
-// clientName; docs/protocol.md section 5), and its longest UTF-8 form.
-const QLatin1String clientNameKey("client");
-constexpr qsizetype maxClientName = 255;
-
-// The HELLO a client sends, with its claimed name when it has one. Peers
-// that do not know the key ignore it (section 5).
-QByteArray helloPayload(const Wire::Hello &hello, const QString &clientName)
-{
-    const QByteArray payload = Wire::encodeHello(hello, Wire::FrameType::Hello);
-    if (clientName.isEmpty())
-        return payload;
-    QCborMap map = QCborValue::fromCbor(payload).toMap();
-    map.insert(clientNameKey, clientName);
-    return map.toCborValue().toCbor();
-}
-
-// The name a HELLO claims: null without one; false (with text) for one that
-// is not text of 1 to maxClientName UTF-8 bytes. decodeHello() has checked
-// the payload's shape and size already.
-bool claimedName(const QByteArray &payload, QString &name, QString &text)
-{
-    const QCborValue value = QCborValue::fromCbor(payload).toMap().value(clientNameKey);
-    if (value.isUndefined())
-        return true;
-    if (!value.isString() || value.toString().isEmpty() || value.toString().toUtf8().size() > maxClientName) {
-        text = tr("The HELLO key \"client\" is not a name of 1 to %1 bytes of text.").arg(maxClientName);
-        return false;
-    }
-    name = value.toString();
-    return true;
 }
 
 } // namespace
@@ -404,8 +370,9 @@ void Connection::onSocketConnected()
     m_writeBuffer.append(Wire::preface());
     m_prefaceSent = true;
     // TlsOptions are for tls:// only; there the claim travels encrypted.
-    const QString claim = m_peerAddress.scheme() == u"tls" ? m_streamOptions.tls.clientName : QString();
-    Wire::appendFrame(m_writeBuffer, Wire::FrameType::Hello, 0, 0, helloPayload(hello, claim));
+    if (m_peerAddress.scheme() == u"tls")
+        hello.client = m_streamOptions.tls.clientName;
+    Wire::appendFrame(m_writeBuffer, Wire::FrameType::Hello, 0, 0, Wire::encodeHello(hello, Wire::FrameType::Hello));
     flush();
 }
 
@@ -543,10 +510,7 @@ void Connection::handleHello(const Wire::Frame &frame)
                           Wire::encodeError(Wire::WireError::VersionMismatch, reason));
         return closeWithError(Error::VersionMismatchError, reason, Wire::WireError::None);
     }
-    QString name;
-    if (!claimedName(frame.payload, name, text))
-        return failProtocol(Wire::WireError::ProtocolError, text);
-    if (!name.isNull()) {
+    if (const QString &name = hello.client; !name.isEmpty()) {
         const QString problem = m_socket->checkClientName(name);
         if (!problem.isEmpty()) {
             return closeWithError(Error::AuthenticationError,

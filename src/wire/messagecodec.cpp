@@ -654,6 +654,7 @@ enum HelloKey : unsigned {
     KeyWindow = 8,
     KeyHeartbeat = 16,
     KeyCaps = 32,
+    KeyClient = 64,
 };
 
 const char *helloKeyName(unsigned key)
@@ -665,15 +666,17 @@ const char *helloKeyName(unsigned key)
     case KeyWindow: return "window";
     case KeyHeartbeat: return "heartbeat";
     case KeyCaps: return "caps";
+    case KeyClient: return "client";
     }
     return "";
 }
 
 unsigned helloKey(const QString &key, FrameType type)
 {
-    for (unsigned k = KeyVersions; k <= KeyCaps; k <<= 1) {
+    for (unsigned k = KeyVersions; k <= KeyClient; k <<= 1) {
         if (key == QLatin1String(helloKeyName(k))) {
-            if ((k == KeyVersions && type != FrameType::Hello) || (k == KeyVersion && type != FrameType::Welcome))
+            if (((k == KeyVersions || k == KeyClient) && type != FrameType::Hello)
+                || (k == KeyVersion && type != FrameType::Welcome))
                 return 0; // the other frame's key: unknown here, ignored
             return k;
         }
@@ -737,13 +740,18 @@ QByteArray encodeHello(const Hello &hello, FrameType type)
     Q_ASSERT(type == FrameType::Hello || type == FrameType::Welcome);
     QByteArray bytes;
     QCborStreamWriter writer(&bytes);
-    writer.startMap(5);
+    const bool claims = type == FrameType::Hello && !hello.client.isEmpty();
+    writer.startMap(claims ? 6 : 5);
     if (type == FrameType::Hello) {
         writer.append(QLatin1String("versions"));
         writer.startArray(quint64(hello.versions.size()));
         for (quint32 version : hello.versions)
             writer.append(quint64(version));
         writer.endArray();
+        if (claims) {
+            writer.append(QLatin1String("client"));
+            writer.append(hello.client);
+        }
     } else {
         writer.append(QLatin1String("version"));
         writer.append(quint64(hello.version));
@@ -871,6 +879,17 @@ bool decodeHello(QByteArrayView payload, FrameType type, Hello &hello, QString &
                 return false;
             result.caps = value;
             break;
+        case KeyClient: {
+            const QString notAName =
+                    tr("The HELLO key \"client\" is not a name of 1 to %1 bytes of text.").arg(maxClientName);
+            if (!reader.isString())
+                return failed(notAName);
+            if (!readText(reader, result.client))
+                return malformed();
+            if (result.client.isEmpty() || result.client.toUtf8().size() > maxClientName)
+                return failed(notAName);
+            break;
+        }
         }
     }
     if (reader.lastError() != QCborError::NoError || !reader.leaveContainer())

@@ -57,6 +57,9 @@ QByteArray encodeCbor(const QCborValue &message);
 // (CBOR undefined) so that a message is never an invalid QVariant.
 bool decodeMessage(quint8 flags, QByteArrayView payload, QVariant &message, QString &errorText);
 
+// The longest name a HELLO's "client" key may carry, in UTF-8 bytes.
+inline constexpr qsizetype maxClientName = 255;
+
 struct Hello
 {
     QList<quint32> versions;  // HELLO only
@@ -65,11 +68,13 @@ struct Hello
     quint32 window = 4 * 1024 * 1024;
     quint32 heartbeatMs = 5000;
     quint64 caps = 0;
+    QString client;            // HELLO only, optional: the name a tls:// client claims (empty: none)
 };
 // type is FrameType::Hello or FrameType::Welcome. Every key of section 5's
 // tables is required ("versions" in HELLO, "version" in WELCOME; "maxFrame",
 // "window", "heartbeat", "caps" in both), each an unsigned integer (major
-// type 0) of at most 32 bits ("caps" 64). decodeHello() also refuses a
+// type 0) of at most 32 bits ("caps" 64); HELLO's optional "client" is text of
+// 1 to maxClientName UTF-8 bytes. decodeHello() also refuses a
 // payload above maxHandshakePayload, a map key that is not text or appears
 // twice, trailing bytes, "versions" empty or longer than 1000 entries,
 // "maxFrame" below minimumMaxFrame and "window" outside 1 .. 2^31 - 1. It

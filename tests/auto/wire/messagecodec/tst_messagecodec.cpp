@@ -651,6 +651,14 @@ void tst_MessageCodec::helloRoundTrip()
     QCOMPARE(decoded.window, hello.window);
     QCOMPARE(decoded.heartbeatMs, hello.heartbeatMs);
     QCOMPARE(decoded.caps, hello.caps);
+    QVERIFY(decoded.client.isNull());
+
+    // A tls:// client's claimed name: HELLO only, as written.
+    hello.client = QStringLiteral("álice.example");
+    const QByteArray claiming = encodeHello(hello, FrameType::Hello);
+    QVERIFY2(decodeHello(claiming, FrameType::Hello, decoded, text), qPrintable(text));
+    QCOMPARE(decoded.client, hello.client);
+    QCOMPARE(decoded.versions, hello.versions);
 
     Hello welcome;
     welcome.version = 1;
@@ -718,6 +726,10 @@ void tst_MessageCodec::helloInvalid_data()
     QTest::newRow("maxFrame as double") << with(hello, u"maxFrame"_qs, 65536.0) << false << QStringLiteral("maxFrame");
     QTest::newRow("window 0") << with(hello, u"window"_qs, 0) << false << QStringLiteral("window");
     QTest::newRow("window 2^31") << with(hello, u"window"_qs, qint64(1) << 31) << false << QStringLiteral("window");
+    QTest::newRow("client empty") << with(hello, u"client"_qs, u""_qs) << false << QStringLiteral("client");
+    QTest::newRow("client not text") << with(hello, u"client"_qs, 7) << false << QStringLiteral("client");
+    QTest::newRow("client 256 bytes") << with(hello, u"client"_qs, QString(128, u'é')) << false
+                                      << QStringLiteral("255");
     QTest::newRow("heartbeat negative") << with(hello, u"heartbeat"_qs, -1) << false << QStringLiteral("heartbeat");
     QTest::newRow("heartbeat -2^64")
         << QByteArray::fromHex("a169686561727462656174" "3bffffffffffffffff") << false << QStringLiteral("heartbeat");
@@ -768,6 +780,11 @@ void tst_MessageCodec::helloLenient()
     QString text;
     QVERIFY2(decodeHello(cborHello(map), FrameType::Hello, decoded, text), qPrintable(text));
     QCOMPARE(decoded.window, 65536u);
+
+    // "client" is HELLO's: in a WELCOME it is unknown, whatever it holds.
+    QCborMap welcome = validWelcomeMap();
+    welcome.insert(u"client"_qs, 7);
+    QVERIFY2(decodeHello(cborHello(welcome), FrameType::Welcome, decoded, text), qPrintable(text));
 
     // Indefinite-length map and array, keys in any order.
     const QByteArray indefinite = QByteArray::fromHex("bf") + QCborValue(u"caps"_qs).toCbor() + QCborValue(0).toCbor()
