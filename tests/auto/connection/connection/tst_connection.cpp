@@ -9,6 +9,7 @@
 #include <QtTest/QTest>
 
 #include <QtCore/QThread>
+#include <QtNetwork/QTcpServer>
 
 #include <atomic>
 #include <future>
@@ -22,6 +23,8 @@ class tst_Connection : public QObject
 private Q_SLOTS:
     void stalledStreamDoesNotBlockTheOthers();
     void goodbyeCutShortByTheThreadsEndIsDeleted();
+    void sendQueueHoldsAtMostEightMiB_data();
+    void sendQueueHoldsAtMostEightMiB();
 
 private:
     // A client connection with two streams to a server that took both.
@@ -151,6 +154,36 @@ void tst_Connection::goodbyeCutShortByTheThreadsEndIsDeleted()
     QVERIFY2(deleted.load(), "the connection outlived its thread");
     // The server sees the socket close.
     QTRY_COMPARE(serverSide.receiver->state(), ChannelState::UnconnectedState);
+}
+
+void tst_Connection::sendQueueHoldsAtMostEightMiB_data()
+{
+    QTest::addColumn<qint64>("capacityBytes");
+    QTest::addColumn<int>("fits");
+    QTest::newRow("default 64 MiB") << ChannelOptions().capacityBytes << 8;
+    QTest::newRow("2 MiB") << qint64(2) * 1024 * 1024 << 2;
+}
+
+// A peer that accepts the TCP connection but never answers HELLO: everything
+// sent stays in the send queue, whose byte bound is then exact.
+void tst_Connection::sendQueueHoldsAtMostEightMiB()
+{
+    QFETCH(qint64, capacityBytes);
+    QFETCH(int, fits);
+    QTcpServer silent;
+    QVERIFY(silent.listen(QHostAddress::LocalHost));
+    ChannelOptions options;
+    options.capacityBytes = capacityBytes;
+    options.overflowPolicy = OverflowPolicy::Reject;
+    ChannelPair client = Channel::connectTo(
+            QUrl(QStringLiteral("tcp://127.0.0.1:%1").arg(silent.serverPort())), options);
+    QTRY_VERIFY(silent.hasPendingConnections());
+
+    const QByteArray mebibyte(1024 * 1024, 'x');
+    for (int i = 0; i < fits; ++i)
+        QVERIFY2(client.sender->sendRaw(mebibyte), qPrintable(client.sender->errorString()));
+    QVERIFY(!client.sender->sendRaw(mebibyte));
+    QCOMPARE(client.sender->error(), Error::QueueFullError);
 }
 
 QTEST_GUILESS_MAIN(tst_Connection)
