@@ -53,7 +53,11 @@ TestCase {
         ]
     }
 
-    function test_latestIsBindable_data() { return transports_data() }
+    function test_latestIsBindable_data() {
+        // As the docs write it: a host name, not an address.
+        const byName = "tcp://localhost:" + String(Peer.tcpUrl).split(":").pop()
+        return transports_data().concat([{ tag: "tcp by host name", url: byName }])
+    }
     function test_latestIsBindable(data) {
         const receiver = connectedReceiver(data.url)
         const label = createTemporaryObject(boundLabel, testCase, { receiver: receiver })
