@@ -2,6 +2,8 @@
 
 #include "jsvalues.h"
 
+#include <utility>
+
 namespace Qonduit {
 
 ChannelConnector::ChannelConnector(Watched watched, QObject *parent)
@@ -17,23 +19,27 @@ ChannelConnector::~ChannelConnector()
     closeChannel();
 }
 
-void ChannelConnector::setUrl(const QUrl &url)
+bool ChannelConnector::setUrl(const QUrl &url)
 {
+    if (m_url == url)
+        return false;
     m_url = url;
     closeChannel();
     if (m_url.isEmpty()) {
         m_connectTimer.stop();
         Q_EMIT errorReport(Error::NoError, QString());
         Q_EMIT statusReport(QmlEndpoint::Null);
-        return;
+        return true;
     }
     Q_EMIT statusReport(QmlEndpoint::Connecting);
     m_connectTimer.start(0);
+    return true;
 }
 
-void ChannelConnector::setReconnectInterval(int milliseconds)
+bool ChannelConnector::setReconnectInterval(int milliseconds)
 {
-    m_reconnectInterval = qMax(0, milliseconds);
+    milliseconds = qMax(0, milliseconds);
+    return std::exchange(m_reconnectInterval, milliseconds) != milliseconds;
 }
 
 void ChannelConnector::ensureChannel()

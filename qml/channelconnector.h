@@ -31,13 +31,15 @@ public:
 
     QUrl url() const { return m_url; }
     // Closes the current channel and, for a non-empty url, connects anew.
-    void setUrl(const QUrl &url);
+    // False when url is the current one (nothing happens then).
+    bool setUrl(const QUrl &url);
     // Used from the next connection on.
     void setOptions(const ChannelOptions &options) { m_options = options; }
     const ChannelOptions &options() const { return m_options; }
-    // Milliseconds between a failure or close and the next attempt; 0 never retries.
+    // Milliseconds between a failure or close and the next attempt; 0 never
+    // retries. False when it was already so.
     int reconnectInterval() const { return m_reconnectInterval; }
-    void setReconnectInterval(int milliseconds);
+    bool setReconnectInterval(int milliseconds);
 
     // Connects now if a connection is due but not made yet, so that a
     // send() right after the URL was set has a channel to queue into.

@@ -6,26 +6,21 @@ QmlChannelReceiver::QmlChannelReceiver(QObject *parent)
     : QmlMessageSource(parent)
     , m_connector(ChannelConnector::Watched::Receiver)
 {
-    connect(&m_connector, &ChannelConnector::statusReport, this, &QmlChannelReceiver::setStatus);
-    connect(&m_connector, &ChannelConnector::errorReport, this, &QmlChannelReceiver::setError);
+    reportFrom(m_connector);
     connect(&m_connector, &ChannelConnector::channelOpened, this, &QmlChannelReceiver::hookReceiver);
     m_connector.setOptions(queueOptions());
 }
 
 void QmlChannelReceiver::setSource(const QUrl &source)
 {
-    if (m_connector.url() == source)
-        return;
-    m_connector.setUrl(source);
-    Q_EMIT sourceChanged();
+    if (m_connector.setUrl(source))
+        Q_EMIT sourceChanged();
 }
 
 void QmlChannelReceiver::setReconnectInterval(int milliseconds)
 {
-    if (m_connector.reconnectInterval() == qMax(0, milliseconds))
-        return;
-    m_connector.setReconnectInterval(milliseconds);
-    Q_EMIT reconnectIntervalChanged();
+    if (m_connector.setReconnectInterval(milliseconds))
+        Q_EMIT reconnectIntervalChanged();
 }
 
 void QmlChannelReceiver::applyQueueOptions()

@@ -8,25 +8,20 @@ QmlChannelSender::QmlChannelSender(QObject *parent)
     : QmlEndpoint(parent)
     , m_connector(ChannelConnector::Watched::Sender)
 {
-    connect(&m_connector, &ChannelConnector::statusReport, this, &QmlChannelSender::setStatus);
-    connect(&m_connector, &ChannelConnector::errorReport, this, &QmlChannelSender::setError);
+    reportFrom(m_connector);
     connect(&m_connector, &ChannelConnector::channelOpened, this, &QmlChannelSender::hookSender);
 }
 
 void QmlChannelSender::setTarget(const QUrl &target)
 {
-    if (m_connector.url() == target)
-        return;
-    m_connector.setUrl(target);
-    Q_EMIT targetChanged();
+    if (m_connector.setUrl(target))
+        Q_EMIT targetChanged();
 }
 
 void QmlChannelSender::setReconnectInterval(int milliseconds)
 {
-    if (m_connector.reconnectInterval() == qMax(0, milliseconds))
-        return;
-    m_connector.setReconnectInterval(milliseconds);
-    Q_EMIT reconnectIntervalChanged();
+    if (m_connector.setReconnectInterval(milliseconds))
+        Q_EMIT reconnectIntervalChanged();
 }
 
 bool QmlChannelSender::send(const QJSValue &value)

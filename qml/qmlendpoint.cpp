@@ -1,5 +1,7 @@
 #include "qmlendpoint.h"
 
+#include "channelconnector.h"
+
 namespace Qonduit {
 
 void QmlEndpoint::setStatus(Status status)
@@ -17,6 +19,12 @@ void QmlEndpoint::setError(Qonduit::Error error, const QString &text)
     m_error = error;
     m_errorString = text;
     Q_EMIT errorChanged();
+}
+
+void QmlEndpoint::reportFrom(ChannelConnector &connector)
+{
+    connect(&connector, &ChannelConnector::statusReport, this, &QmlEndpoint::setStatus);
+    connect(&connector, &ChannelConnector::errorReport, this, &QmlEndpoint::setError);
 }
 
 std::optional<JsValues::Outgoing> QmlEndpoint::outgoingMessage(const QJSValue &value, bool inProcess)

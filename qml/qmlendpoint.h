@@ -10,6 +10,8 @@
 
 namespace Qonduit {
 
+class ChannelConnector;
+
 // What every QML type of the module shows about its connection: status,
 // error and errorString. Errors always land here, never only in the log.
 class QmlEndpoint : public QObject
@@ -45,6 +47,8 @@ protected:
     void setStatus(Status status);
     // Records an error; NoError clears it.
     void setError(Qonduit::Error error, const QString &text);
+    // Shows connector's status and errors as this object's.
+    void reportFrom(ChannelConnector &connector);
     // value as a message for a channel (in-process or not), or nothing with
     // MessageEncodeError set when it cannot travel.
     std::optional<JsValues::Outgoing> outgoingMessage(const QJSValue &value, bool inProcess);
