@@ -59,8 +59,7 @@ void ChannelConnector::connectNow()
 {
     closeChannel();
     m_pair = Channel::connectTo(m_url, m_options);
-    follow(m_watched == Watched::Receiver ? static_cast<ChannelEndpoint *>(m_pair.receiver.get())
-                                          : static_cast<ChannelEndpoint *>(m_pair.sender.get()));
+    follow(watchedEnd());
     Q_EMIT statusReport(QmlEndpoint::Connecting);
     Q_EMIT channelOpened();
 }
@@ -74,19 +73,19 @@ void ChannelConnector::closeChannel()
     m_pair = {};
 }
 
+ChannelEndpoint *ChannelConnector::watchedEnd() const
+{
+    return m_watched == Watched::Receiver ? static_cast<ChannelEndpoint *>(m_pair.receiver.get())
+                                          : static_cast<ChannelEndpoint *>(m_pair.sender.get());
+}
+
+// A receiver that closes (every sender of the server's side gone) becomes
+// Unconnected first, so stateChanged() covers that end too.
 void ChannelConnector::follow(ChannelEndpoint *end)
 {
     connect(end, &ChannelEndpoint::stateChanged, this, &ChannelConnector::onStateChanged);
     connect(end, &ChannelEndpoint::errorOccurred, this,
             [this, end](Error error) { Q_EMIT errorReport(error, end->errorString()); });
-    if (m_watched == Watched::Receiver) {
-        // Every sender of the server's side is gone: nothing more can arrive.
-        connect(m_pair.receiver.get(), &ChannelReceiver::closed, this, [this] {
-            if (m_pair.receiver->error() == Error::NoError)
-                Q_EMIT statusReport(QmlEndpoint::Closed);
-            scheduleReconnect();
-        });
-    }
 }
 
 void ChannelConnector::onStateChanged(ChannelState state)
@@ -100,9 +99,7 @@ void ChannelConnector::onStateChanged(ChannelState state)
         Q_EMIT statusReport(QmlEndpoint::Connected);
         break;
     case ChannelState::UnconnectedState: {
-        const ChannelEndpoint *end = m_watched == Watched::Receiver
-                                         ? static_cast<ChannelEndpoint *>(m_pair.receiver.get())
-                                         : static_cast<ChannelEndpoint *>(m_pair.sender.get());
+        const ChannelEndpoint *end = watchedEnd();
         if (end->error() != Error::NoError) {
             Q_EMIT errorReport(end->error(), end->errorString());
             Q_EMIT statusReport(QmlEndpoint::Error);

@@ -57,6 +57,7 @@ Q_SIGNALS:
     void errorReport(Qonduit::Error error, const QString &text);
 
 private:
+    ChannelEndpoint *watchedEnd() const;
     void connectNow();
     void closeChannel();
     void follow(ChannelEndpoint *end);

@@ -77,10 +77,10 @@ QVariant MessageModel::data(const QModelIndex &index, int role) const
     const QVariant &message = m_rows[size_t(index.row())];
     if (role == Qt::DisplayRole || role == MessageRole)
         return message;
-    const auto key = m_roles.constFind(role);
-    if (key == m_roles.constEnd() || message.metaType() != QMetaType::fromType<QVariantMap>())
+    const qsizetype key = role - FirstKeyRole;
+    if (key < 0 || key >= m_keys.size() || message.metaType() != QMetaType::fromType<QVariantMap>())
         return {};
-    return message.value<QVariantMap>().value(QString::fromUtf8(*key));
+    return message.value<QVariantMap>().value(m_keys.at(key));
 }
 
 QHash<int, QByteArray> MessageModel::roleNames() const
@@ -98,16 +98,15 @@ void MessageModel::learnKeys(const QVariant &message)
     QStringList newKeys;
     const QVariantMap &map = message.value<QVariantMap>();
     for (auto it = map.keyBegin(); it != map.keyEnd(); ++it) {
-        if (!m_keyRoles.contains(*it) && *it != QLatin1String("display") && *it != QLatin1String("message"))
+        if (!m_keys.contains(*it) && *it != QLatin1String("display") && *it != QLatin1String("message"))
             newKeys.append(*it);
     }
     if (newKeys.isEmpty())
         return;
     beginResetModel();
     for (const QString &key : std::as_const(newKeys)) {
-        const int role = MessageRole + 1 + int(m_keyRoles.size());
-        m_keyRoles.insert(key, role);
-        m_roles.insert(role, key.toUtf8());
+        m_roles.insert(FirstKeyRole + int(m_keys.size()), key.toUtf8());
+        m_keys.append(key);
     }
     endResetModel();
 }

@@ -54,6 +54,8 @@ Q_SIGNALS:
 
 private:
     static constexpr int MessageRole = Qt::UserRole;
+    // Role of m_keys[i]: FirstKeyRole + i.
+    static constexpr int FirstKeyRole = MessageRole + 1;
     void appendMessage(const QVariant &message);
     void learnKeys(const QVariant &message);
     void dropOldest(int rows);
@@ -63,7 +65,7 @@ private:
     qint64 m_droppedCount = 0;
     std::deque<QVariant> m_rows;
     QHash<int, QByteArray> m_roles;
-    QHash<QString, int> m_keyRoles;
+    QStringList m_keys;
 };
 
 } // namespace Qonduit

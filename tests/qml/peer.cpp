@@ -91,7 +91,7 @@ void Peer::hook(ChannelPair &pair, ChannelServer *server)
         m_lastTypes = raw ? QStringLiteral("raw:%1").arg(message.toByteArray().toHex()) : describe(message);
         // Echo to every client of the same server.
         for (const auto &client : m_clients) {
-            if (client->server == server && client->server) {
+            if (server && client->server == server) {
                 if (raw)
                     client->pair.sender->sendRaw(message.toByteArray());
                 else
