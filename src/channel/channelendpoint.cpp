@@ -2,6 +2,7 @@
 
 #include "channel/channelendpoint_p.h"
 #include "connection/channellink_p.h"
+#include "global/turnevents_p.h"
 
 #include <QtCore/qpointer.h>
 #include <QtCore/qthread.h>
@@ -46,7 +47,7 @@ void ChannelEndpointPrivate::setState(ChannelState newState)
 void ChannelEndpointPrivate::setStateLater(ChannelState newState, Error error, const QString &text)
 {
     Q_Q(ChannelEndpoint);
-    QMetaObject::invokeMethod(
+    TurnEvents::invoke(
         q,
         [this, newState, error, text] {
             Q_Q(ChannelEndpoint);
@@ -60,8 +61,7 @@ void ChannelEndpointPrivate::setStateLater(ChannelState newState, Error error, c
                     return;
             }
             setState(newState);
-        },
-        Qt::QueuedConnection);
+        });
 }
 
 ChannelEndpoint::ChannelEndpoint(ChannelEndpointPrivate &dd, QObject *parent)

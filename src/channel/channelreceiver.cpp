@@ -3,6 +3,7 @@
 #include <Qonduit/channeloptions.h>
 
 #include "channel/channelreceiver_p.h"
+#include "global/turnevents_p.h"
 
 #include <QtCore/qcoreapplication.h>
 #include <QtCore/qpointer.h>
@@ -39,7 +40,7 @@ void ChannelReceiverPrivate::wake()
     // Runs under the mailbox lock, which the destructor also takes before the
     // object goes away: q_ptr is alive here.
     if (handedOut.load(std::memory_order_relaxed))
-        postWake();
+        TurnEvents::post(q_ptr, wakeEventType());
 }
 
 bool ChannelReceiverPrivate::drainsOnCurrentThread() const
@@ -55,8 +56,11 @@ void ChannelReceiverPrivate::startDelivery()
     mailbox->attachConsumer(this);
 }
 
-void ChannelReceiverPrivate::postWake()
+void ChannelReceiverPrivate::postNextBatch()
 {
+    // A real posted event, not TurnEvents: it queues behind whatever else
+    // is pending, so the loop runs timers, input and other posted events
+    // between two batches of a flood.
     QCoreApplication::postEvent(q_ptr, new QEvent(wakeEventType()));
 }
 
@@ -131,7 +135,7 @@ void ChannelReceiverPrivate::deliverBatch()
     batch.clear();
     spareBatch = std::move(batch);
     if (taken.more || std::exchange(redeliver, false))
-        postWake();
+        postNextBatch();
     if (taken.finished)
         finish();
 }

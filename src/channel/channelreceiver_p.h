@@ -33,7 +33,7 @@ public:
     // attached from the start (so Block knows which thread drains); only its
     // wake-ups wait.
     void startDelivery();
-    void postWake();
+    void postNextBatch();
     void deliverBatch();
     // Emits closed() (once) when the channel finished and was drained.
     void finish();

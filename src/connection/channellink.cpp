@@ -3,6 +3,7 @@
 #include "connection/connection_p.h"
 
 #include "channel/channelendpoint_p.h"
+#include "global/turnevents_p.h"
 #include "wire/messagecodec_p.h"
 
 #include <QtCore/qcborarray.h>
@@ -44,8 +45,7 @@ void ChannelLink::post(Role role, Call call)
             continue;
         ChannelEndpoint *endpoint = r.endpoint;
         // The endpoint is the context: if it dies first, the call is dropped.
-        QMetaObject::invokeMethod(
-            endpoint, [endpoint, call] { call(*ChannelEndpointPrivate::get(endpoint)); }, Qt::QueuedConnection);
+        TurnEvents::invoke(endpoint, [endpoint, call] { call(*ChannelEndpointPrivate::get(endpoint)); });
     }
 }
 

@@ -4,6 +4,7 @@
 #include "channel/channelfactory_p.h"
 #include "connection/channellink_p.h"
 #include "global/qonduitlogging_p.h"
+#include "global/turnevents_p.h"
 #include "transport/streamsocket_p.h"
 #include "wire/messagecodec_p.h"
 
@@ -263,7 +264,7 @@ void Connection::scheduleService(quint32 streamId)
     m_scheduled.insert(streamId);
     if (std::exchange(m_servicePosted, true))
         return;
-    QCoreApplication::postEvent(this, new QEvent(serviceEventType()));
+    TurnEvents::post(this, serviceEventType());
 }
 
 bool Connection::event(QEvent *event)
