@@ -12,7 +12,7 @@ QT_END_NAMESPACE
 namespace Qonduit {
 
 // The library's own deferred work (wake-ups, service events, queued state
-// changes), without the cost of a posted event when the target lives on the
+// changes, the shared-key socket's seal), without the cost of a posted event when the target lives on the
 // calling thread.
 //
 // QCoreApplication::postEvent() wakes the target's event dispatcher through

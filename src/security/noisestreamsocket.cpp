@@ -1,6 +1,7 @@
 #include "security/noisestreamsocket_p.h"
 
 #include "global/qonduitlogging_p.h"
+#include "global/turnevents_p.h"
 
 #include <QtCore/qcoreapplication.h>
 #include <QtCore/qendian.h>
@@ -410,13 +411,10 @@ void NoiseStreamSocket::scheduleSeal()
     if (m_sealScheduled)
         return;
     m_sealScheduled = true;
-    QMetaObject::invokeMethod(
-            this,
-            [this] {
-                m_sealScheduled = false;
-                sealPending();
-            },
-            Qt::QueuedConnection);
+    TurnEvents::invoke(this, [this] {
+        m_sealScheduled = false;
+        sealPending();
+    });
 }
 
 void NoiseStreamSocket::sealPending()
