@@ -65,11 +65,12 @@ public:
     void setStreamAcceptor(std::function<void(ChannelPair)> acceptor);
 
     // From any thread, with a mailbox locked: stream has work (messages to
-    // send, or credit to return). Posts at most one event per turn.
+    // send, or credit to return). Schedules at most one service event per turn
+    // (TurnEvents: a posted event only when called from another thread).
     void scheduleService(quint32 streamId);
     // A sender queued a message. On the connection's thread, outside its own
     // handlers, the first such call of an event-loop turn writes what is
-    // queued at once instead of at the posted service event (later sends of
+    // queued at once instead of at the service event (later sends of
     // the turn are batched by that event): a reply sent from a slot leaves in
     // the same turn, a flood still goes out in batches.
     void serviceNowIfFirstInTurn();
