@@ -148,6 +148,11 @@ QUrl LocalStreamSocket::peerAddress() const
     return m_endpoint.toUrl();
 }
 
+qintptr LocalStreamSocket::halfClosableDescriptor() const
+{
+    return socketDescriptor();
+}
+
 void LocalStreamSocket::closeDevice()
 {
     m_socket->disconnectFromServer();

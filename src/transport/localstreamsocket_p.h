@@ -47,6 +47,7 @@ private:
     void abortDevice() override;
     void closeDevice() override;
     bool isDeviceOpen() const override;
+    qintptr halfClosableDescriptor() const override;
 
     Endpoint m_endpoint;
     bool m_accepted = false;

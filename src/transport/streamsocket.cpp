@@ -1,6 +1,9 @@
 #include "transport/streamsocket_p.h"
 
 #include <QtCore/qcoreapplication.h>
+#include <QtCore/qiodevice.h>
+
+#include <sys/socket.h>
 
 namespace Qonduit {
 
@@ -20,6 +23,8 @@ StreamSocket::StreamSocket(QObject *parent)
 {
     m_connectTimer.setSingleShot(true);
     connect(&m_connectTimer, &QTimer::timeout, this, &StreamSocket::onConnectDeadline);
+    m_lingerTimer.setSingleShot(true);
+    connect(&m_lingerTimer, &QTimer::timeout, this, &StreamSocket::onLingerDeadline);
 }
 
 StreamSocket::~StreamSocket() = default;
@@ -83,6 +88,8 @@ void StreamSocket::reportFailure(Error error, const QString &text)
 {
     if (m_failureReported || m_phase == Phase::Closed || m_silenced)
         return;
+    if (m_phase == Phase::Closing && error == Error::RemoteClosedError)
+        return; // the peer's answer to our close
     m_failureReported = true;
     QMetaObject::invokeMethod(
         this,
@@ -99,6 +106,7 @@ void StreamSocket::reportClosed()
         return;
     m_phase = Phase::Closed;
     m_connectTimer.stop();
+    m_lingerTimer.stop();
     QMetaObject::invokeMethod(
         this,
         [this] {
@@ -146,12 +154,57 @@ void StreamSocket::disconnectFromPeer()
         break;
     case Phase::Connected:
         m_phase = Phase::Closing;
-        closeDevice();
+        if (halfClosableDescriptor() < 0)
+            closeDevice();
+        else
+            startLingering();
         break;
     case Phase::Closing:
     case Phase::Closed:
         break;
     }
+}
+
+qintptr StreamSocket::halfClosableDescriptor() const
+{
+    return -1;
+}
+
+void StreamSocket::startLingering()
+{
+    connect(device(), &QIODevice::bytesWritten, this, &StreamSocket::shutSendingSideWhenWritten);
+    connect(device(), &QIODevice::readyRead, this, &StreamSocket::dropInputWhileClosing);
+    flush();
+    shutSendingSideWhenWritten();
+}
+
+void StreamSocket::shutSendingSideWhenWritten()
+{
+    if (m_phase != Phase::Closing || m_sendingShut || device()->bytesToWrite() > 0)
+        return;
+    m_sendingShut = true;
+    if (::shutdown(int(halfClosableDescriptor()), SHUT_WR) != 0) {
+        closeDevice();
+        return;
+    }
+    m_lingerTimer.start(lingerTimeout);
+    dropInputWhileClosing();
+}
+
+void StreamSocket::dropInputWhileClosing()
+{
+    // Reading, not skipping: a read is what lets a device with a capped
+    // buffer take more from the kernel.
+    if (m_phase == Phase::Closing)
+        device()->readAll();
+}
+
+void StreamSocket::onLingerDeadline()
+{
+    if (m_phase != Phase::Closing || m_silenced)
+        return;
+    abortDevice();
+    reportClosed();
 }
 
 void StreamSocket::abort()
@@ -164,6 +217,7 @@ void StreamSocket::silence()
 {
     m_silenced = true;
     m_connectTimer.stop();
+    m_lingerTimer.stop();
     m_phase = Phase::Closed;
 }
 

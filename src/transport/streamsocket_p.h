@@ -51,6 +51,7 @@ class StreamSocket : public QObject
 
 public:
     static constexpr std::chrono::milliseconds defaultConnectTimeout{10000};
+    static constexpr std::chrono::milliseconds lingerTimeout{2000};
 
     ~StreamSocket() override;
 
@@ -69,6 +70,13 @@ public:
     // Writes what is queued, then closes; disconnected() follows. While still
     // connecting it gives the attempt up: disconnected() follows, no failed().
     // A peer that never reads keeps the socket closing: abort() ends that.
+    // Where the transport allows it the close lingers: once the queued bytes
+    // are written only the sending side is shut, and what the peer still
+    // sends is read and dropped until it closes too (or lingerTimeout
+    // passes). Closing with unread input would reset the connection, and a
+    // reset can destroy the last frames (an ERROR) before the peer reads
+    // them. A peer closing during the close is no failure: only
+    // disconnected() follows.
     void disconnectFromPeer();
     // Closes now and drops queued bytes; no signal follows.
     void abort();
@@ -134,10 +142,17 @@ protected:
     virtual void closeDevice() = 0;
     // Whether the device is still open (connecting, connected or closing).
     virtual bool isDeviceOpen() const = 0;
+    // The socket whose sending side disconnectFromPeer() may shut on its
+    // own; -1 (the default) when the transport must close as a whole.
+    virtual qintptr halfClosableDescriptor() const;
 
 private:
     void startConnectTimer();
     void onConnectDeadline();
+    void startLingering();
+    void shutSendingSideWhenWritten();
+    void dropInputWhileClosing();
+    void onLingerDeadline();
 
     Phase m_phase = Phase::Connected;
     bool m_silenced = false;
@@ -145,6 +160,8 @@ private:
     std::chrono::milliseconds m_connectTimeout = defaultConnectTimeout;
     QElapsedTimer m_connectClock;
     QTimer m_connectTimer;
+    QTimer m_lingerTimer;
+    bool m_sendingShut = false;
 };
 
 } // namespace Qonduit

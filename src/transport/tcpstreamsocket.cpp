@@ -194,6 +194,11 @@ QUrl TcpStreamSocket::peerAddress() const
     return m_peer;
 }
 
+qintptr TcpStreamSocket::halfClosableDescriptor() const
+{
+    return m_socket->socketDescriptor();
+}
+
 void TcpStreamSocket::closeDevice()
 {
     m_socket->disconnectFromHost();

@@ -60,6 +60,7 @@ protected:
     // not be aborted before (a TLS alert is still to go out): the close is
     // then checked from the event loop.
     virtual bool closesItselfAfter(QAbstractSocket::SocketError socketError) const;
+    qintptr halfClosableDescriptor() const override;
     void startConnecting() override;
     // Starts the device's connect to the endpoint, checked connectable.
     virtual void connectDevice();

@@ -293,6 +293,11 @@ void TlsStreamSocket::watchTls()
             });
 }
 
+qintptr TlsStreamSocket::halfClosableDescriptor() const
+{
+    return -1;
+}
+
 void TlsStreamSocket::startConnecting()
 {
     if (isAccepted())

@@ -86,6 +86,9 @@ private:
     void onTcpConnected() override;
     void describeError(QAbstractSocket::SocketError socketError, Error &error, QString &text) const override;
     bool closesItselfAfter(QAbstractSocket::SocketError socketError) const override;
+    // None: a TLS close must send close_notify, and QSslSocket sends it only
+    // when it closes as a whole.
+    qintptr halfClosableDescriptor() const override;
     void startConnecting() override;
     void connectDevice() override;
     void onEncrypted();

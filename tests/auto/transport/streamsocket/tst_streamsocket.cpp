@@ -6,7 +6,9 @@
 #include "transport/localsocketfile_p.h"
 
 #include <QtCore/qdir.h>
+#include <QtCore/qelapsedtimer.h>
 #include <QtCore/qfile.h>
+#include <QtCore/qtimer.h>
 #include <QtTest/qsignalspy.h>
 #include <QtTest/qtest.h>
 
@@ -16,7 +18,9 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -97,6 +101,71 @@ private:
     std::vector<int> m_fds;
 };
 
+// A peer on a plain blocking descriptor: the test decides exactly when it
+// writes and reads, with no event loop of its own in between.
+class RawClient
+{
+public:
+    explicit RawClient(const QUrl &url)
+    {
+        if (url.scheme() == u"local") {
+            const QByteArray path = QFile::encodeName(LocalSocketFile::pathFor(url.path()));
+            sockaddr_un address {};
+            address.sun_family = AF_UNIX;
+            std::strcpy(address.sun_path, path.constData());
+            m_fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+            m_connected = ::connect(m_fd, reinterpret_cast<sockaddr *>(&address), sizeof address) == 0;
+        } else {
+            sockaddr_in address {};
+            address.sin_family = AF_INET;
+            address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            address.sin_port = htons(quint16(url.port()));
+            m_fd = ::socket(AF_INET, SOCK_STREAM, 0);
+            m_connected = ::connect(m_fd, reinterpret_cast<sockaddr *>(&address), sizeof address) == 0;
+        }
+        const timeval timeout{10, 0};
+        ::setsockopt(m_fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    }
+    ~RawClient() { close(); }
+    void close()
+    {
+        if (m_fd >= 0)
+            ::close(std::exchange(m_fd, -1));
+    }
+
+    bool isConnected() const { return m_connected; }
+    bool send(const QByteArray &bytes)
+    {
+        return ::send(m_fd, bytes.constData(), size_t(bytes.size()), MSG_NOSIGNAL) == bytes.size();
+    }
+    // Without reading: whether the server closed or shut its sending side.
+    bool sawEndOfStream() const
+    {
+        pollfd watched{m_fd, POLLRDHUP, 0};
+        return ::poll(&watched, 1, 0) == 1 && (watched.revents & (POLLRDHUP | POLLHUP | POLLERR));
+    }
+    // Reads until the end of the stream; errorNumber is 0 after an orderly
+    // end, errno after a reset or the timeout.
+    QByteArray readToEnd(int &errorNumber)
+    {
+        QByteArray all;
+        char chunk[4096];
+        for (;;) {
+            const ssize_t got = ::recv(m_fd, chunk, sizeof chunk, 0);
+            if (got > 0) {
+                all.append(chunk, got);
+                continue;
+            }
+            errorNumber = got == 0 ? 0 : errno;
+            return all;
+        }
+    }
+
+private:
+    int m_fd = -1;
+    bool m_connected = false;
+};
+
 } // namespace
 
 class tst_StreamSocket : public QObject
@@ -112,6 +181,8 @@ private Q_SLOTS:
     void peerCloseFailsWithRemoteClosedThenDisconnects();
     void disconnectFromPeerFlushesThenCloses();
     void receivedBytesStayReadableAfterDisconnected();
+    void closeWithUnreadInputKeepsTheLastBytes();
+    void lingeringCloseEndsAtItsDeadline();
     void disconnectWhileConnecting();
     void noSignalAfterAbort();
     void abortDropsQueuedSignals();
@@ -127,6 +198,16 @@ private:
     QUrl listenUrl() const;
     void startListening(std::unique_ptr<StreamListener> &listener);
     void connectPair(StreamListener &listener, Acceptor &acceptor, std::unique_ptr<StreamSocket> &client);
+    // A listener and one RawClient connected to it, accepted as server.
+    struct RawPair
+    {
+        std::unique_ptr<StreamListener> listener;
+        std::unique_ptr<Acceptor> acceptor;
+        std::unique_ptr<RawClient> client;
+        StreamSocket *server = nullptr;
+        std::unique_ptr<SignalLog> serverLog;
+    };
+    void acceptRawClient(RawPair &pair);
 };
 
 void tst_StreamSocket::initTestCase_data()
@@ -167,6 +248,19 @@ void tst_StreamSocket::connectPair(StreamListener &listener, Acceptor &acceptor,
     QVERIFY(client->isConnected());
     QTRY_COMPARE(acceptor.sockets.size(), before + 1);
     QVERIFY(acceptor.sockets.back()->isConnected());
+}
+
+void tst_StreamSocket::acceptRawClient(RawPair &pair)
+{
+    startListening(pair.listener);
+    if (QTest::currentTestFailed())
+        return;
+    pair.acceptor = std::make_unique<Acceptor>(pair.listener.get());
+    pair.client = std::make_unique<RawClient>(pair.listener->address());
+    QVERIFY(pair.client->isConnected());
+    QTRY_COMPARE(pair.acceptor->sockets.size(), size_t(1));
+    pair.server = pair.acceptor->sockets.front().get();
+    pair.serverLog = std::make_unique<SignalLog>(pair.server);
 }
 
 void tst_StreamSocket::connectedFromTheEventLoop()
@@ -317,6 +411,60 @@ void tst_StreamSocket::receivedBytesStayReadableAfterDisconnected()
     server->disconnectFromPeer();
     QTRY_COMPARE(clientLog.events, (QStringList{u"failed"_qs, u"disconnected"_qs}));
     QCOMPARE(client->device()->readAll(), QByteArray("GOODBYE"));
+}
+
+void tst_StreamSocket::closeWithUnreadInputKeepsTheLastBytes()
+{
+    RawPair pair;
+    acceptRawClient(pair);
+    if (QTest::currentTestFailed())
+        return;
+    auto &[listener, acceptor, client, server, serverLog] = pair;
+
+    // The server closes (after an error, say) while input it never read
+    // waits in the kernel, and the client goes on sending after the close:
+    // neither may reset the connection before the client read the last
+    // bytes, or those bytes are lost.
+    server->setReadBufferSize(16);
+    QVERIFY(client->send(pattern(32 << 10, 9)));
+    QTRY_COMPARE(server->device()->bytesAvailable(), qint64(16));
+    server->device()->write("LAST WORDS");
+    server->disconnectFromPeer();
+    QTRY_VERIFY(client->sawEndOfStream());
+    QVERIFY(client->send("late"));
+    int errorNumber = -1;
+    const QByteArray received = client->readToEnd(errorNumber);
+    QCOMPARE(received, QByteArray("LAST WORDS"));
+    QVERIFY2(errorNumber == 0, std::strerror(errorNumber));
+    QVERIFY(serverLog->events.isEmpty()); // the server waits for the client's end
+
+    // The client's close ends the server's, which was no failure.
+    client->close();
+    QTRY_COMPARE(serverLog->events, QStringList{u"disconnected"_qs});
+}
+
+void tst_StreamSocket::lingeringCloseEndsAtItsDeadline()
+{
+    RawPair pair;
+    acceptRawClient(pair);
+    if (QTest::currentTestFailed())
+        return;
+    auto &[listener, acceptor, client, server, serverLog] = pair;
+
+    // A client that sees the end of the stream but never closes, and keeps
+    // sending: the server's close is over after lingerTimeout regardless.
+    QElapsedTimer clock;
+    clock.start();
+    server->disconnectFromPeer();
+    QTRY_VERIFY(client->sawEndOfStream());
+    QTimer sender;
+    connect(&sender, &QTimer::timeout, this, [&client = client] { client->send("still talking"); });
+    sender.start(20);
+    QTRY_COMPARE_WITH_TIMEOUT(serverLog->events, QStringList{u"disconnected"_qs}, 10000);
+    QVERIFY2(clock.elapsed() >= StreamSocket::lingerTimeout.count() - 100,
+             qPrintable(QString::number(clock.elapsed())));
+    sender.stop();
+    QVERIFY(!server->device()->bytesAvailable());
 }
 
 void tst_StreamSocket::disconnectWhileConnecting()
