@@ -194,7 +194,10 @@ bool NoiseStreamSocket::takeMessage(qsizetype &length, QByteArray &out)
 
 bool NoiseStreamSocket::readInner(bool unlimited)
 {
-    if (isSilenced())
+    // Once our own close started nobody reads what we would decrypt, and the
+    // inner socket drops its input while it lingers: a record cut in half by
+    // that drop would read as tampering.
+    if (isSilenced() || phase() == Phase::Closing || phase() == Phase::Closed)
         return false;
     if (m_stage == Stage::Handshake && phase() == Phase::Connecting)
         readHandshake();

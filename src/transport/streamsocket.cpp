@@ -172,6 +172,9 @@ qintptr StreamSocket::halfClosableDescriptor() const
 
 void StreamSocket::startLingering()
 {
+    // A full read buffer has turned Qt's reading off: reading it turns it
+    // back on, so that a peer stuck writing to us gets to read our bytes.
+    dropInputWhileClosing();
     connect(device(), &QIODevice::bytesWritten, this, &StreamSocket::shutSendingSideWhenWritten);
     connect(device(), &QIODevice::readyRead, this, &StreamSocket::dropInputWhileClosing);
     flush();

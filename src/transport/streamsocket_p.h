@@ -44,7 +44,8 @@ namespace Qonduit {
 // Bytes: read and write device(); its readyRead() and bytesWritten() are the
 // data signals. A readyRead() carries any number of bytes: the framing above
 // must not assume one read is one frame. Bytes already received stay readable
-// in device() after disconnected() (Qt keeps the read buffer).
+// in device() after disconnected() (Qt keeps the read buffer), unless our own
+// disconnectFromPeer() came first: from then on input is dropped.
 class StreamSocket : public QObject
 {
     Q_OBJECT

@@ -176,6 +176,7 @@ private Q_SLOTS:
     void usedUpNoncesCloseTheConnection();
     void sharedKeyOnTlsOrInprocIsRefused_data();
     void sharedKeyOnTlsOrInprocIsRefused();
+    void closingWhileThePeerSendsIsNoFailure();
 
 private:
     QUrl serverUrl(const QString &scheme) const;
@@ -677,6 +678,46 @@ void tst_NoiseStreamSocket::sharedKeyOnTlsOrInprocIsRefused()
     QVERIFY(!client.sender->send(QStringLiteral("never")));
     QCOMPARE(clientConnected.count(), 0);
     QCOMPARE(newChannel.count(), 0);
+}
+
+void tst_NoiseStreamSocket::closingWhileThePeerSendsIsNoFailure()
+{
+    KeyedListener server(keyed(goodKey));
+    QVERIFY(server.listening);
+    auto client = Transports::connectTo(endpointOf(server.listener->address()), keyed(goodKey));
+    QSignalSpy connected(client.get(), &StreamSocket::connected);
+    QVERIFY(connected.wait(10000));
+    QTRY_COMPARE(server.admitted.size(), size_t(1));
+    StreamSocket *closing = server.admitted.front().get();
+
+    // The server closes with more to write than the client reads for now,
+    // and the client goes on sending: the server's inner socket drops that
+    // input while the close lingers, cutting records in half, and the
+    // closing side must not take what is left of one for tampering.
+    client->setReadBufferSize(1024);
+    qint64 sentDuringClose = 0;
+    connect(client->device(), &QIODevice::bytesWritten, this, [&](qint64 bytes) { sentDuringClose += bytes; });
+    QTimer sending;
+    connect(&sending, &QTimer::timeout, this, [&client] {
+        if (client->isConnected() && client->device()->bytesToWrite() < (1 << 20))
+            client->device()->write(QByteArray(256 << 10, 'x'));
+    });
+    sending.start(0);
+    closing->device()->write(QByteArray(16 << 20, 'y'));
+    closing->disconnectFromPeer();
+    sentDuringClose = 0;
+    QTRY_VERIFY_WITH_TIMEOUT(sentDuringClose > (32 << 20) || !server.failures.isEmpty(), 20000);
+    for (const auto &[error, text] : std::as_const(server.failures))
+        QFAIL(qPrintable(text));
+    // Now the client reads: the server's bytes go out, and the close ends.
+    client->setReadBufferSize(0);
+    QObject reader;
+    connect(client->device(), &QIODevice::readyRead, &reader, [&client] { client->device()->readAll(); });
+    client->device()->readAll();
+    QTRY_COMPARE_WITH_TIMEOUT(server.closed, 1, 20000);
+    sending.stop();
+    for (const auto &[error, text] : std::as_const(server.failures))
+        QFAIL(qPrintable(text));
 }
 
 QTEST_MAIN(tst_NoiseStreamSocket)
