@@ -12,8 +12,8 @@ QT_END_NAMESPACE
 namespace Qonduit {
 
 // The library's own deferred work (wake-ups, service events, queued state
-// changes, the shared-key socket's seal), without the cost of a posted event when the target lives on the
-// calling thread.
+// changes, the shared-key socket's seal), without the cost of a posted event
+// when the target lives on the calling thread.
 //
 // QCoreApplication::postEvent() wakes the target's event dispatcher through
 // an eventfd even when the caller is that thread, already running: a write,

@@ -191,7 +191,6 @@ void StreamSocket::shutSendingSideWhenWritten()
         return;
     }
     m_lingerTimer.start(lingerTimeout);
-    dropInputWhileClosing();
 }
 
 void StreamSocket::dropInputWhileClosing()
