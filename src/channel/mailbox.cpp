@@ -475,6 +475,7 @@ Mailbox::PushResult Mailbox::offerLocked(Envelope &envelope, const std::atomic<b
 
 Mailbox::PushResult Mailbox::push(Envelope &envelope, bool mayBlock, const std::atomic<bool> *senderOpen)
 {
+    m_payloadReturn.freeHandedOver();
     // Most likely the slot this push will write (or the one next to it, if
     // another producer is first): its line is fetched while this thread
     // waits for the lock, not while it holds it. A stale address is harmless
@@ -567,6 +568,7 @@ void Mailbox::detachConsumer()
         tellRoomWatchersLocked();
     }
     // Payload destructors run outside the locks: they may be arbitrary user code.
+    m_payloadReturn.clear();
 }
 
 bool Mailbox::queueDrainedLocked() const

@@ -2,6 +2,7 @@
 #define QONDUIT_MAILBOX_P_H
 
 #include "channel/envelope_p.h"
+#include "channel/payloadreturn_p.h"
 
 #include <Qonduit/qonduitnamespace.h>
 
@@ -296,6 +297,9 @@ public:
     int blockedProducerCount() const;
     // Queue chunks allocated, spares included (for tests).
     qsizetype queueChunkCount() const;
+    // Where the consumer hands delivered payloads back for a producer to
+    // free; push() frees them. Its consumer side is the consumer's.
+    PayloadReturn &payloadReturn() { return m_payloadReturn; }
 
 private:
     struct BothLocks
@@ -364,6 +368,7 @@ private:
     std::atomic<qint64> m_dropped{0};
     std::condition_variable m_roomAvailable;    // waited on with the push lock
     std::condition_variable m_messageAvailable; // waited on with the take lock
+    PayloadReturn m_payloadReturn;
 };
 
 } // namespace Qonduit

@@ -61,6 +61,11 @@ private Q_SLOTS:
     void deleteReceiverInsideItsSlot();
     void deleteReceiverInsideLagged();
     void closedFollowsTheLastMessage();
+    void smallPayloadIsFreedByTheNextSend();
+    void smallPayloadIsFreedWhenTheChannelFinishes();
+    void smallPayloadIsFreedWithTheReceiver();
+    void largePayloadIsFreedAfterItsSlot();
+    void otherPayloadsDieOnTheReceiversThread();
 };
 
 void tst_ChannelReceiver::dropOldestKeepsTheNewestAndReportsLag()
@@ -411,6 +416,89 @@ void tst_ChannelReceiver::closedFollowsTheLastMessage()
     QVERIFY(receiver->isClosed());
     QCoreApplication::processEvents();
     QCOMPARE(events.size(), 4); // closed() once
+}
+
+// Small byte arrays and strings go back to the producers once delivered, to
+// be freed on the thread that allocated them (D47): the next send frees them.
+void tst_ChannelReceiver::smallPayloadIsFreedByTheNextSend()
+{
+    auto [sender, receiver] = Channel::local();
+    int received = 0;
+    connect(receiver.get(), &ChannelReceiver::rawMessageReceived, this, [&] { ++received; });
+    connect(receiver.get(), &ChannelReceiver::messageReceived, this, [&] { ++received; });
+    const QByteArray bytes(64, 'b');
+    const QString text(32, QLatin1Char('s'));
+    QVERIFY(sender->sendRaw(bytes));
+    QVERIFY(sender->send(text));
+    QTRY_COMPARE(received, 2);
+    QVERIFY(!bytes.isDetached()); // handed back, not yet freed
+    QVERIFY(!text.isDetached());
+    QVERIFY(sender->sendRaw(QByteArrayLiteral("next")));
+    QVERIFY(bytes.isDetached());
+    QVERIFY(text.isDetached());
+}
+
+void tst_ChannelReceiver::smallPayloadIsFreedWhenTheChannelFinishes()
+{
+    auto [sender, receiver] = Channel::local();
+    const QByteArray bytes(64, 'b');
+    QVERIFY(sender->sendRaw(bytes));
+    QSignalSpy received(receiver.get(), &ChannelReceiver::rawMessageReceived);
+    QVERIFY(received.wait());
+    received.clear(); // the spy's own copy
+    QVERIFY(!bytes.isDetached());
+    sender.reset(); // no producer is left to free it
+    QSignalSpy closed(receiver.get(), &ChannelReceiver::closed);
+    QVERIFY(closed.wait());
+    QVERIFY(bytes.isDetached());
+}
+
+void tst_ChannelReceiver::smallPayloadIsFreedWithTheReceiver()
+{
+    auto [sender, receiver] = Channel::local();
+    const QByteArray bytes(64, 'b');
+    int received = 0;
+    connect(receiver.get(), &ChannelReceiver::rawMessageReceived, this, [&] { ++received; });
+    QVERIFY(sender->sendRaw(bytes));
+    QTRY_COMPARE(received, 1);
+    QVERIFY(!bytes.isDetached());
+    receiver.reset();
+    QVERIFY(bytes.isDetached());
+}
+
+void tst_ChannelReceiver::largePayloadIsFreedAfterItsSlot()
+{
+    auto [sender, receiver] = Channel::local();
+    const QByteArray bytes(2048, 'b');
+    int received = 0;
+    connect(receiver.get(), &ChannelReceiver::rawMessageReceived, this, [&] { ++received; });
+    QVERIFY(sender->sendRaw(bytes));
+    QVERIFY(!bytes.isDetached());
+    QTRY_COMPARE(received, 1);
+    QVERIFY(bytes.isDetached());
+}
+
+// A payload whose destructor may do more than free memory is destroyed on
+// the receiver's thread, right after its slot, as it always was.
+void tst_ChannelReceiver::otherPayloadsDieOnTheReceiversThread()
+{
+    auto [sender, receiver] = Channel::local();
+    std::atomic<QThread *> diedOn{nullptr};
+    int received = 0;
+    connect(receiver.get(), &ChannelReceiver::messageReceived, this, [&] { ++received; });
+    bool sent = false;
+    std::thread producer([&, s = sender.get()] {
+        auto value = std::shared_ptr<int>(new int(7), [&diedOn](int *p) {
+            diedOn.store(QThread::currentThread());
+            delete p;
+        });
+        sent = s->send(QVariant::fromValue(value));
+    });
+    producer.join();
+    QVERIFY(sent);
+    QCOMPARE(diedOn.load(), nullptr); // the queue holds the last reference
+    QTRY_COMPARE(received, 1);
+    QCOMPARE(diedOn.load(), QThread::currentThread());
 }
 
 QTEST_GUILESS_MAIN(tst_ChannelReceiver)

@@ -1,0 +1,66 @@
+#include "channel/payloadreturn_p.h"
+
+#include <QtCore/qstring.h>
+
+namespace Qonduit {
+
+PayloadReturn::PayloadReturn()
+    : m_filling(std::make_unique<Bin>())
+{
+}
+
+PayloadReturn::~PayloadReturn()
+{
+    clear();
+}
+
+bool PayloadReturn::collect(QVariant &payload, qint64 bytes)
+{
+    if (bytes > SmallPayloadBytes || m_filling->size() >= MaxBinPayloads)
+        return false;
+    const QMetaType type = payload.metaType();
+    if (type != QMetaType::fromType<QByteArray>() && type != QMetaType::fromType<QString>())
+        return false;
+    m_filling->push_back(std::move(payload));
+    return true;
+}
+
+void PayloadReturn::handOver()
+{
+    if (m_filling->empty())
+        return;
+    std::unique_ptr<Bin> unclaimed(m_handedOver.exchange(m_filling.release(), std::memory_order_acq_rel));
+    if (unclaimed) {
+        // No producer pushed during a whole batch: free the older bin here
+        // rather than let a second one wait.
+        unclaimed->clear();
+        m_filling = std::move(unclaimed);
+        return;
+    }
+    m_filling.reset(m_emptied.exchange(nullptr, std::memory_order_acquire));
+    if (!m_filling)
+        m_filling = std::make_unique<Bin>();
+}
+
+void PayloadReturn::freeHandedOver()
+{
+    if (!m_handedOver.load(std::memory_order_relaxed))
+        return;
+    Bin *const bin = m_handedOver.exchange(nullptr, std::memory_order_acquire);
+    if (!bin)
+        return;
+    bin->clear();
+    // A consumer that found no emptied bin made a new one meanwhile: the
+    // older spare goes.
+    delete m_emptied.exchange(bin, std::memory_order_acq_rel);
+}
+
+void PayloadReturn::clear()
+{
+    if (m_filling)
+        m_filling->clear();
+    delete m_handedOver.exchange(nullptr, std::memory_order_acquire);
+    delete m_emptied.exchange(nullptr, std::memory_order_acquire);
+}
+
+} // namespace Qonduit
