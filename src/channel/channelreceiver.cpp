@@ -78,6 +78,7 @@ void ChannelReceiverPrivate::deliverBatch()
     const Mailbox::Batch taken = mailbox->takeBatch(batch, deliveryBudget.load(std::memory_order_relaxed));
 
     PayloadReturn &returned = mailbox->payloadReturn();
+    const bool collecting = returned.hasProducers();
     QPointer<ChannelReceiver> guard(q);
     delivering = true;
     if (taken.lagged > 0) {
@@ -114,14 +115,14 @@ void ChannelReceiverPrivate::deliverBatch()
         // nor a move: as compiled, both reset the variant through a 16-byte
         // reload of two 8-byte stores, a store-forwarding stall that was 5%
         // of the receiving thread's time.)
-        if (!returned.collect(message.payload, message.bytes)) {
+        if (!collecting || !returned.collect(message.payload, message.bytes)) {
             message.payload.~QVariant();
             new (&message.payload) QVariant;
         }
     }
     if (taken.finished)
         returned.clear(); // no producer is left to free them
-    else
+    else if (collecting)
         returned.handOver();
     delivering = false;
     batch.clear();

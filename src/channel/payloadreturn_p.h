@@ -22,6 +22,11 @@ namespace Qonduit {
 // 64-byte messages that took the sender's malloc() from the top of its
 // profile and raised the throughput of one producer by about a third.
 //
+// Only mailboxes with producers that push() collect: a socket channel's
+// receiving mailbox is fed by its connection, on the receiver's own thread,
+// and never frees anything handed over; collecting there only delayed every
+// free by a batch (about 5% fewer 64-byte messages per second).
+//
 // Only QByteArray and QString payloads of at most SmallPayloadBytes are
 // returned: their destructor does nothing but free memory, so which thread
 // runs it cannot matter, and beyond that size an allocation is not cached per
@@ -46,6 +51,8 @@ public:
     Q_DISABLE_COPY_MOVE(PayloadReturn)
 
     // --- consumer side ---
+    // Whether collecting is worth it: a producer called freeHandedOver().
+    bool hasProducers() const { return m_hasProducers.load(std::memory_order_relaxed); }
     // Moves payload (which counts bytes against the queue) into the bin
     // being filled if a producer may free it; returns false, leaving payload
     // alone, if not.
@@ -54,7 +61,7 @@ public:
     void handOver();
 
     // --- producer side ---
-    // Frees what a consumer handed over, if anything: one relaxed load when
+    // Frees what a consumer handed over, if anything: two relaxed loads when
     // there is nothing.
     void freeHandedOver();
 
@@ -72,6 +79,7 @@ private:
     char m_padding[64];
     std::atomic<Bin *> m_handedOver{nullptr};
     std::atomic<Bin *> m_emptied{nullptr}; // freed by a producer, for the consumer to fill again
+    std::atomic<bool> m_hasProducers{false};
 };
 
 } // namespace Qonduit

@@ -1190,6 +1190,11 @@ void chunksGrowAndShrinkUnderContention()
 void payloadReturnHandsOverOneBinAtATime()
 {
     PayloadReturn returned;
+    // Only a mailbox that producers push() into (and so free) is worth
+    // collecting for: a socket channel's receiving one is not.
+    CHECK(!returned.hasProducers());
+    returned.freeHandedOver();
+    CHECK(returned.hasProducers());
     const QByteArray first(64, 'a');
     const QByteArray second(64, 'b');
     QVariant payload = first;
