@@ -115,7 +115,7 @@ void ChannelReceiverPrivate::deliverBatch()
         // nor a move: as compiled, both reset the variant through a 16-byte
         // reload of two 8-byte stores, a store-forwarding stall that was 5%
         // of the receiving thread's time.)
-        if (!collecting || !returned.collect(message.payload, message.bytes)) {
+        if (!collecting || !returned.collect(message.payload)) {
             message.payload.~QVariant();
             new (&message.payload) QVariant;
         }

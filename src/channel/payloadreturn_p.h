@@ -27,10 +27,12 @@ namespace Qonduit {
 // and never frees anything handed over; collecting there only delayed every
 // free by a batch (about 5% fewer 64-byte messages per second).
 //
-// Only QByteArray and QString payloads of at most SmallPayloadBytes are
+// Only QByteArray and QString payloads that hold at most SmallPayloadBytes
+// (their capacity: a few bytes read into a large buffer keep the buffer) are
 // returned: their destructor does nothing but free memory, so which thread
 // runs it cannot matter, and beyond that size an allocation is not cached per
-// thread anyway. The consumer fills a bin of at most MaxBinPayloads payloads
+// thread anyway. The price is that a push may first free up to a batch of
+// small blocks, some of which other producers allocated. The consumer fills a bin of at most MaxBinPayloads payloads
 // per batch and hands it over; the next push of any producer frees it. A
 // consumer that finds the bin it handed over last still unclaimed frees that
 // one itself, so at most one bin waits for a producer: the memory freed late
@@ -53,10 +55,9 @@ public:
     // --- consumer side ---
     // Whether collecting is worth it: a producer called freeHandedOver().
     bool hasProducers() const { return m_hasProducers.load(std::memory_order_relaxed); }
-    // Moves payload (which counts bytes against the queue) into the bin
-    // being filled if a producer may free it; returns false, leaving payload
-    // alone, if not.
-    bool collect(QVariant &payload, qint64 bytes);
+    // Moves payload into the bin being filled if a producer may free it;
+    // returns false, leaving payload alone, if not.
+    bool collect(QVariant &payload);
     // Hands the bin being filled over to the producers and starts another.
     void handOver();
 

@@ -466,16 +466,23 @@ void tst_ChannelReceiver::smallPayloadIsFreedWithTheReceiver()
     QVERIFY(bytes.isDetached());
 }
 
+// What is large is the memory a payload holds: a few bytes read into a large
+// buffer keep the buffer.
 void tst_ChannelReceiver::largePayloadIsFreedAfterItsSlot()
 {
     auto [sender, receiver] = Channel::local();
     const QByteArray bytes(2048, 'b');
+    QByteArray shortInLargeBuffer(10, 's');
+    shortInLargeBuffer.reserve(1024 * 1024);
     int received = 0;
     connect(receiver.get(), &ChannelReceiver::rawMessageReceived, this, [&] { ++received; });
     QVERIFY(sender->sendRaw(bytes));
+    QVERIFY(sender->sendRaw(shortInLargeBuffer));
     QVERIFY(!bytes.isDetached());
-    QTRY_COMPARE(received, 1);
+    QVERIFY(!shortInLargeBuffer.isDetached());
+    QTRY_COMPARE(received, 2);
     QVERIFY(bytes.isDetached());
+    QVERIFY(shortInLargeBuffer.isDetached());
 }
 
 // A payload whose destructor may do more than free memory is destroyed on
