@@ -57,9 +57,18 @@ struct EnvelopeQueue::Chunk
     // slot beyond it, read by the consumer side after; atomic because the
     // consumer side also peeks at it to prefetch.
     std::atomic<Chunk *> next{nullptr};
-    alignas(Envelope) unsigned char storage[ChunkSlots * sizeof(Envelope)];
+    // A cache line per slot, not a 48-byte envelope after another: when the
+    // consumer drains right behind the producer, it reads a slot while the
+    // producer writes the next, and two slots on one line made that line
+    // travel between their cores twice per message (docs/decisions.md D48).
+    static constexpr size_t SlotStride = 64;
+    static_assert(sizeof(Envelope) <= SlotStride && alignof(Envelope) <= SlotStride);
+    alignas(SlotStride) unsigned char storage[ChunkSlots * SlotStride];
 
-    Envelope *slot(int index) { return std::launder(reinterpret_cast<Envelope *>(storage) + index); }
+    Envelope *slot(int index)
+    {
+        return std::launder(reinterpret_cast<Envelope *>(storage + size_t(index) * SlotStride));
+    }
 };
 
 EnvelopeQueue::Retired::~Retired()
