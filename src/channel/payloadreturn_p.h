@@ -31,13 +31,14 @@ namespace Qonduit {
 // (their capacity: a few bytes read into a large buffer keep the buffer) are
 // returned: their destructor does nothing but free memory, so which thread
 // runs it cannot matter, and beyond that size an allocation is not cached per
-// thread anyway. The price is that a push may first free up to a batch of
-// small blocks, some of which other producers allocated. The consumer fills a bin of at most MaxBinPayloads payloads
+// thread anyway. The consumer fills a bin of at most MaxBinPayloads payloads
 // per batch and hands it over; the next push of any producer frees it. A
 // consumer that finds the bin it handed over last still unclaimed frees that
 // one itself, so at most one bin waits for a producer: the memory freed late
 // is bounded by MaxBinPayloads * SmallPayloadBytes (about 1 MiB), and is
-// typically one batch of small messages.
+// typically one batch of small messages. The price is that a push may first
+// free up to a batch of small blocks, some of which other producers
+// allocated.
 //
 // Thread safety: the consumer side is called by one thread at a time (the
 // mailbox's consumer), the producer side by any number at once, and clear()
