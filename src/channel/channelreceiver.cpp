@@ -67,10 +67,8 @@ void ChannelReceiverPrivate::postNextBatch()
 void ChannelReceiverPrivate::deliverBatch()
 {
     Q_Q(ChannelReceiver);
-    if (delivering) {
-        redeliver = true;
+    if (!enterDelivery())
         return;
-    }
     // The batch lives on the stack: a slot may delete this object, and with
     // it everything the private class owns.
     std::vector<Envelope> batch = std::move(spareBatch);
@@ -80,7 +78,6 @@ void ChannelReceiverPrivate::deliverBatch()
     PayloadReturn &returned = mailbox->payloadReturn();
     const bool collecting = returned.hasProducers();
     QPointer<ChannelReceiver> guard(q);
-    delivering = true;
     if (taken.lagged > 0) {
         Q_EMIT q->lagged(taken.lagged);
         if (!guard)
@@ -124,21 +121,37 @@ void ChannelReceiverPrivate::deliverBatch()
         returned.clear(); // no producer is left to free them
     else if (collecting)
         returned.handOver();
-    delivering = false;
     batch.clear();
     spareBatch = std::move(batch);
-    if (taken.more || std::exchange(redeliver, false))
+    // Everything this delivery touches is handed over by now: the next may
+    // start on another thread.
+    if (leaveDelivery() || taken.more)
         postNextBatch();
     if (taken.finished)
         finish();
 }
 
+bool ChannelReceiverPrivate::enterDelivery()
+{
+    if (!delivering.exchange(true))
+        return true;
+    redeliver.store(true);
+    // The delivery in progress may have ended between the two, before it
+    // could see the request: then this one goes ahead.
+    return !delivering.exchange(true);
+}
+
+bool ChannelReceiverPrivate::leaveDelivery()
+{
+    delivering.store(false);
+    return redeliver.exchange(false);
+}
+
 void ChannelReceiverPrivate::finish()
 {
     Q_Q(ChannelReceiver);
-    if (closedEmitted)
+    if (closedEmitted.exchange(true))
         return;
-    closedEmitted = true;
     QPointer<ChannelReceiver> guard(q);
     setState(ChannelState::UnconnectedState);
     if (guard)

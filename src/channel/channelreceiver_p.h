@@ -37,16 +37,25 @@ public:
     void deliverBatch();
     // Emits closed() (once) when the channel finished and was drained.
     void finish();
+    // Whether this call may deliver: false while another delivery runs (a
+    // nested event loop in one of its slots, or the thread the receiver was
+    // moved away from inside one), which then delivers again when it ends.
+    bool enterDelivery();
+    // Ends a delivery; returns whether another was asked for meanwhile.
+    bool leaveDelivery();
 
     const std::shared_ptr<Mailbox> mailbox;
     std::atomic<int> deliveryBudget;
     std::atomic<bool> handedOut{false};
-    bool closedEmitted = false;
+    std::atomic<bool> closedEmitted{false};
     // Like QAbstractSocket's readyRead(): no signal is emitted recursively. A
     // slot that spins the event loop (a modal dialog) defers the next batch
     // until it returns, which also keeps every message in order.
-    bool delivering = false;
-    bool redeliver = false;
+    // Atomic because a slot may move the receiver to another thread, whose
+    // event loop then wakes it while the rest of the batch is still emitted
+    // here: the two threads hand the delivery over through these.
+    std::atomic<bool> delivering{false};
+    std::atomic<bool> redeliver{false};
     std::vector<Envelope> spareBatch;
 };
 

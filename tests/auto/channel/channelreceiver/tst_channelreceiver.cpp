@@ -3,9 +3,11 @@
 #include <QtTest/QSignalSpy>
 #include <QtTest/QTest>
 
+#include <QtCore/QScopeGuard>
 #include <QtCore/QThread>
 #include <QtCore/QTimer>
 
+#include <mutex>
 #include <thread>
 
 using namespace Qonduit;
@@ -66,6 +68,7 @@ private Q_SLOTS:
     void smallPayloadIsFreedWithTheReceiver();
     void largePayloadIsFreedAfterItsSlot();
     void otherPayloadsDieOnTheReceiversThread();
+    void moveToThreadInsideItsSlot();
 };
 
 void tst_ChannelReceiver::dropOldestKeepsTheNewestAndReportsLag()
@@ -506,6 +509,69 @@ void tst_ChannelReceiver::otherPayloadsDieOnTheReceiversThread()
     QCOMPARE(diedOn.load(), nullptr); // the queue holds the last reference
     QTRY_COMPARE(received, 1);
     QCOMPARE(diedOn.load(), QThread::currentThread());
+}
+
+// A slot moves the receiver to a worker thread and sends more: the rest of
+// the batch is still emitted here, the sends wake the receiver on the worker,
+// and the worker leaves the delivery to this thread until it ends. The slot
+// waits until the worker has handled that wake-up, so the two overlap for
+// sure. Every message arrives once, in order, and never two slots at once.
+void tst_ChannelReceiver::moveToThreadInsideItsSlot()
+{
+    constexpr int firstBatch = 5;
+    constexpr int sentFromSlot = 5;
+    auto [sender, receiver] = Channel::local();
+    QThread worker;
+    worker.start();
+    auto stopWorker = qScopeGuard([&] {
+        worker.quit();
+        worker.wait();
+    });
+    std::atomic<int> inSlot{0};
+    std::atomic<int> overlaps{0};
+    std::mutex seenMutex;
+    QList<int> seen;
+    ChannelReceiver *const r = receiver.get();
+    ChannelSender *const s = sender.get();
+    connect(
+        r, &ChannelReceiver::messageReceived, r,
+        [&](const QVariant &message) {
+            if (inSlot.fetch_add(1) != 0)
+                ++overlaps;
+            const int value = message.toInt();
+            {
+                const std::lock_guard lock(seenMutex);
+                seen.append(value);
+            }
+            if (value == 2) {
+                r->moveToThread(&worker);
+                for (int i = 0; i < sentFromSlot; ++i)
+                    s->send(firstBatch + i);
+                // Returns once the worker handled every event posted
+                // before this call, the receiver's wake-up included.
+                QMetaObject::invokeMethod(r, [] {}, Qt::BlockingQueuedConnection);
+            }
+            inSlot.fetch_sub(1);
+        },
+        Qt::DirectConnection);
+    for (int i = 0; i < firstBatch; ++i)
+        QVERIFY(sender->send(i));
+    const auto seenCount = [&] {
+        const std::lock_guard lock(seenMutex);
+        return seen.size();
+    };
+    QTRY_COMPARE(seenCount(), firstBatch + sentFromSlot);
+    QList<int> expected;
+    for (int i = 0; i < firstBatch + sentFromSlot; ++i)
+        expected.append(i);
+    {
+        const std::lock_guard lock(seenMutex);
+        QCOMPARE(seen, expected);
+    }
+    QCOMPARE(overlaps.load(), 0);
+    QCOMPARE(r->thread(), &worker);
+    // The receiver lives on the worker now: it is destroyed there.
+    QMetaObject::invokeMethod(r, [&receiver = receiver] { receiver.reset(); }, Qt::BlockingQueuedConnection);
 }
 
 QTEST_GUILESS_MAIN(tst_ChannelReceiver)
