@@ -75,8 +75,7 @@ void PayloadReturn::freeHandedOver()
 
 void PayloadReturn::clear()
 {
-    if (m_filling)
-        m_filling->clear();
+    m_filling->clear();
     delete m_handedOver.exchange(nullptr, std::memory_order_acquire);
     delete m_emptied.exchange(nullptr, std::memory_order_acquire);
 }
