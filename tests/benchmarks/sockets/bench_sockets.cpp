@@ -50,8 +50,11 @@
 //
 // tls:// (TLS 1.3, certificates made at start-up by CertificateAuthority: a
 // CA the peer trusts and a server certificate for 127.0.0.1) at 64 B and
-// 64 KiB, the same way against plain tcp:// (--no-tls leaves them out):
+// 64 KiB, the same way against plain tcp:// (--no-tls leaves them out), and
+// against what a Qt developer would write: a raw QSslSocket with the raw
+// baseline's framing (when raw is among --impls):
 //   BENCH tls_64KiB_throughput ours=<msg/s> msg/s base=plain_tcp:<msg/s> ratio=<ours/base>
+//   BENCH tls_64KiB_throughput ours=<msg/s> msg/s base=raw_qsslsocket:<msg/s> ratio=<ours/base>
 //
 // Handshakes per second: the child connects (Channel::connectTo), waits for
 // connected() (the server's WELCOME, after the TLS or shared-key handshake),
@@ -99,6 +102,9 @@
 #include <QtCore/qtimer.h>
 #include <QtNetwork/qlocalserver.h>
 #include <QtNetwork/qlocalsocket.h>
+#include <QtNetwork/qsslconfiguration.h>
+#include <QtNetwork/qsslserver.h>
+#include <QtNetwork/qsslsocket.h>
 #include <QtNetwork/qtcpserver.h>
 #include <QtNetwork/qtcpsocket.h>
 
@@ -302,16 +308,38 @@ struct PeerArgs
     int timeoutMs = 20000;
 };
 
-// Connects a raw Qt socket of either kind to address.
-void connectRaw(QTcpSocket *socket, const QString &address)
+// Connects a raw Qt socket of any kind to args.address; a QSslSocket
+// trusts the CA in args.tlsCa.
+void connectRaw(QTcpSocket *socket, const PeerArgs &args)
 {
-    const QUrl url(address);
+    const QUrl url(args.address);
     socket->connectToHost(QStringLiteral("127.0.0.1"), quint16(url.port()));
 }
 
-void connectRaw(QLocalSocket *socket, const QString &address)
+void connectRaw(QSslSocket *socket, const PeerArgs &args)
 {
-    socket->connectToServer(address);
+    QSslConfiguration configuration = QSslConfiguration::defaultConfiguration();
+    configuration.setProtocol(QSsl::TlsV1_3OrLater);
+    configuration.setCaCertificates(QSslCertificate::fromPath(args.tlsCa));
+    socket->setSslConfiguration(configuration);
+    const QUrl url(args.address);
+    socket->connectToHostEncrypted(QStringLiteral("127.0.0.1"), quint16(url.port()));
+}
+
+void connectRaw(QLocalSocket *socket, const PeerArgs &args)
+{
+    socket->connectToServer(args.address);
+}
+
+// The signal after which a raw socket may send: a QSslSocket's is the end
+// of its handshake.
+template <typename Socket>
+auto readySignal()
+{
+    if constexpr (std::is_same_v<Socket, QSslSocket>)
+        return &QSslSocket::encrypted;
+    else
+        return &Socket::connected;
 }
 
 void setLowDelay(QTcpSocket *socket)
@@ -338,7 +366,7 @@ int rawPeer(const PeerArgs &args)
         if (sent == args.count)
             status = 0;
     };
-    QObject::connect(&socket, &Socket::connected, &socket, [&] {
+    QObject::connect(&socket, readySignal<Socket>(), &socket, [&] {
         setLowDelay(&socket);
         pump();
     });
@@ -357,7 +385,7 @@ int rawPeer(const PeerArgs &args)
         std::fprintf(stderr, "peer: timed out\n");
         QCoreApplication::exit(3);
     });
-    connectRaw(&socket, args.address);
+    connectRaw(&socket, args);
     const int code = QCoreApplication::exec();
     return code ? code : status;
 }
@@ -572,7 +600,10 @@ int peerMain(const QStringList &arguments)
         code = qonduitPeer(args);
         break;
     case Impl::Raw:
-        code = args.transport == Transport::Tcp ? rawPeer<QTcpSocket>(args) : rawPeer<QLocalSocket>(args);
+        if (args.transport == Transport::Local)
+            code = rawPeer<QLocalSocket>(args);
+        else
+            code = args.tlsCa.isEmpty() ? rawPeer<QTcpSocket>(args) : rawPeer<QSslSocket>(args);
         break;
     case Impl::Zmq:
 #ifdef QONDUIT_BENCH_HAVE_ZMQ
@@ -883,12 +914,23 @@ std::optional<Throughput> qonduitThroughput(Transport transport, int size, qint6
     return sink.result(peer);
 }
 
-// Listens on loopback (QTcpServer, port 0) or a fresh local name
-// (QLocalServer); returns the address the peer process dials.
+// Listens on loopback (QTcpServer or QSslServer, port 0) or a fresh local
+// name (QLocalServer); returns the address the peer process dials. A
+// QSslServer presents the tls:// cases' server certificate.
 template <typename Server>
 std::optional<QString> listenRaw(Server &server)
 {
-    if constexpr (std::is_same_v<Server, QTcpServer>) {
+    if constexpr (std::is_same_v<Server, QSslServer>) {
+        const TlsMaterial *tls = tlsMaterial();
+        if (!tls)
+            return std::nullopt;
+        QSslConfiguration configuration = QSslConfiguration::defaultConfiguration();
+        configuration.setProtocol(QSsl::TlsV1_3OrLater);
+        configuration.setLocalCertificate(tls->server.certificate);
+        configuration.setPrivateKey(tls->server.privateKey);
+        server.setSslConfiguration(configuration);
+    }
+    if constexpr (std::is_base_of_v<QTcpServer, Server>) {
         if (!server.listen(QHostAddress::LocalHost, 0)) {
             fail(QStringLiteral("QTcpServer::listen: %1").arg(server.errorString()));
             return std::nullopt;
@@ -918,11 +960,18 @@ std::optional<Throughput> rawThroughput(Transport transport, int size, qint64 co
     qint64 pending = -1;
     bool done = false;
     QEventLoop loop;
-    QObject::connect(&server, &Server::newConnection, &loop, [&] {
+    // A QSslServer has a connection pending only once its handshake is done.
+    constexpr auto pendingSignal = [] {
+        if constexpr (std::is_base_of_v<QTcpServer, Server>)
+            return &Server::pendingConnectionAvailable;
+        else
+            return &Server::newConnection;
+    }();
+    QObject::connect(&server, pendingSignal, &loop, [&] {
         if (socket)
             return;
         socket = static_cast<Socket *>(server.nextPendingConnection());
-        if constexpr (std::is_same_v<Socket, QTcpSocket>)
+        if constexpr (std::is_base_of_v<QTcpSocket, Socket>)
             socket->setSocketOption(QAbstractSocket::LowDelayOption, 1);
         const auto onReadyRead = [&] {
             if (done)
@@ -939,7 +988,10 @@ std::optional<Throughput> rawThroughput(Transport transport, int size, qint64 co
         QObject::connect(socket, &Socket::readyRead, &loop, onReadyRead);
         onReadyRead();
     });
-    Peer peer(peerArguments("send", Impl::Raw, transport, address, size, count), -1);
+    QStringList peerExtra;
+    if constexpr (std::is_same_v<Server, QSslServer>)
+        peerExtra << QStringLiteral("--tls-ca") << tlsMaterial()->caFile;
+    Peer peer(peerArguments("send", Impl::Raw, transport, address, size, count) + peerExtra, -1);
     const bool ok = runUntil(loop, peer, [&] { return done || !g_failure.isEmpty(); }, "raw throughput");
     if (socket) {
         socket->disconnect(&loop);
@@ -1383,46 +1435,91 @@ QString securedLabel(Transport transport, Security security)
     return QStringLiteral("psk_") + QString::fromLatin1(transportName(transport));
 }
 
-// Runs measure(secured) for plain and secured Qonduit, interleaved, and
-// prints the medians of the secured one against the plain one.
-bool runSecuredCase(Transport transport, Security security, const QString &what, const char *unit,
-                    const std::function<std::optional<double>(Security)> &measure)
+// One way to run a case, measured by runInterleaved().
+struct Variant
 {
-    const QString caseName = securedLabel(transport, security) + u'_' + what;
-    std::vector<double> results[2]; // [0] plain, [1] secured
+    QString name;
+    std::function<std::optional<double>()> measure;
+};
+
+// Runs every variant once per round, their order rotated each round; returns
+// their medians, or nothing once one failed.
+std::optional<std::vector<double>> runInterleaved(const QString &caseName, const std::vector<Variant> &variants,
+                                                  const char *unit)
+{
+    std::vector<std::vector<double>> results(variants.size());
     for (int round = 0; moreRounds(round); ++round) {
-        for (int i = 0; i < 2; ++i) {
-            const bool secured = (i + round) % 2 == 1;
-            const auto value = measure(secured ? security : Security::Plain);
+        for (size_t i = 0; i < variants.size(); ++i) {
+            const size_t index = (i + size_t(round)) % variants.size();
+            const Variant &variant = variants[index];
+            const auto value = variant.measure();
             if (!value) {
                 std::fprintf(stderr, "bench_sockets: %s (%s) failed: %s\n", qPrintable(caseName),
-                             secured ? "secured" : "plain", qPrintable(g_failure));
-                return false;
+                             qPrintable(variant.name), qPrintable(g_failure));
+                return std::nullopt;
             }
-            results[secured].push_back(*value);
+            results[index].push_back(*value);
             if (g_config.verbose)
-                std::printf("#   %s %s: %.0f %s\n", qPrintable(caseName), secured ? "secured" : "plain", *value, unit);
+                std::printf("#   %s %s: %.0f %s\n", qPrintable(caseName), qPrintable(variant.name), *value, unit);
         }
     }
-    std::printf("# %s: %zu runs each\n", qPrintable(caseName), results[1].size());
-    printLine(caseName, median(results[1]), median(results[0]), unit, 0,
+    std::printf("# %s: %zu runs each\n", qPrintable(caseName), results[0].size());
+    std::vector<double> medians;
+    for (const auto &values : results)
+        medians.push_back(median(values));
+    return medians;
+}
+
+// Secured Qonduit (variants[1]) against plain Qonduit (variants[0]), and
+// against any further baselines the variants name.
+bool runSecuredCase(Transport transport, Security security, const QString &what, const char *unit,
+                    const std::vector<Variant> &variants)
+{
+    const QString caseName = securedLabel(transport, security) + u'_' + what;
+    const auto medians = runInterleaved(caseName, variants, unit);
+    if (!medians)
+        return false;
+    printLine(caseName, (*medians)[1], (*medians)[0], unit, 0,
               QStringLiteral("plain_") + QString::fromLatin1(transportName(transport)), false);
+    for (size_t i = 2; i < variants.size(); ++i)
+        printLine(caseName, (*medians)[1], (*medians)[i], unit, 0, variants[i].name, false);
     return true;
 }
 
-// Qonduit with a shared key or over tls:// against plain Qonduit.
+std::vector<Variant> plainAndSecured(Security security, const std::function<std::optional<double>(Security)> &measure)
+{
+    return {{QStringLiteral("plain"), [=] { return measure(Security::Plain); }},
+            {QStringLiteral("secured"), [=] { return measure(security); }}};
+}
+
+// The messages per second of a run; --verbose prints what each side spent.
+std::optional<double> messagesPerSecond(const std::optional<Throughput> &throughput)
+{
+    if (!throughput)
+        return std::nullopt;
+    if (g_config.verbose)
+        std::printf("#     cpu/msg receiver %.0f ns, sender %.0f ns\n", throughput->receiverCpuNsPerMessage,
+                    throughput->senderCpuNsPerMessage);
+    return throughput->messagesPerSecond;
+}
+
+// Qonduit with a shared key or over tls:// against plain Qonduit. tls:// is
+// also set beside a raw QSslSocket (the same 4-byte framing as the raw
+// QTcpSocket baseline): what TLS costs Qt itself, without Qonduit.
 bool runSecuredThroughputCase(Transport transport, Security security, int size)
 {
     const qint64 count = countFor(size);
     std::printf("# %s_%s: %lld messages per run\n", qPrintable(securedLabel(transport, security)),
                 qPrintable(sizeLabel(size)), static_cast<long long>(count));
-    return runSecuredCase(transport, security, sizeLabel(size) + QStringLiteral("_throughput"), "msg/s",
-                          [&](Security s) -> std::optional<double> {
-                              const auto t = qonduitThroughput(transport, size, count, s);
-                              if (!t)
-                                  return std::nullopt;
-                              return t->messagesPerSecond;
-                          });
+    std::vector<Variant> variants = plainAndSecured(security, [=](Security s) {
+        return messagesPerSecond(qonduitThroughput(transport, size, count, s));
+    });
+    if (security == Security::Tls && hasImpl(Impl::Raw))
+        variants.push_back({QStringLiteral("raw_qsslsocket"), [=] {
+                                return messagesPerSecond(
+                                        rawThroughput<QSslServer, QSslSocket>(transport, size, count));
+                            }});
+    return runSecuredCase(transport, security, sizeLabel(size) + QStringLiteral("_throughput"), "msg/s", variants);
 }
 
 bool runHandshakeCase(Transport transport, Security security)
@@ -1432,7 +1529,7 @@ bool runHandshakeCase(Transport transport, Security security)
                 qPrintable(securedLabel(transport, security)), static_cast<long long>(count),
                 static_cast<long long>(HandshakeWarmup));
     return runSecuredCase(transport, security, QStringLiteral("handshakes"), "handshakes/s",
-                          [&](Security s) { return qonduitHandshakes(transport, s, count); });
+                          plainAndSecured(security, [=](Security s) { return qonduitHandshakes(transport, s, count); }));
 }
 
 bool runRttCase(Transport transport, const Pinning &pinning)
