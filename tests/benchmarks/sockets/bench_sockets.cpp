@@ -457,16 +457,23 @@ int qonduitPeer(const PeerArgs &args)
     qint64 sent = 0;
     bool failed = false;
     const QByteArray templ = makeTemplate(args.size);
+    // A message the full queue refused is kept and sent first at
+    // readyToSend(), not made again: one allocation and copy per message, as
+    // on the other sides.
+    QByteArray refused;
     // Every event-loop turn while there is room; after a refusal, from
     // readyToSend() on (the way a raw socket goes on from bytesWritten()).
     QTimer pump;
     pump.setInterval(0);
     QObject::connect(&pump, &QTimer::timeout, sender, [&] {
         for (int i = 0; i < args.perTurn && sent < args.count; ++i) {
-            if (!sender->sendRaw(makeMessage(templ, quint32(sent)))) {
+            QByteArray message = refused.isNull() ? makeMessage(templ, quint32(sent)) : std::exchange(refused, {});
+            if (!sender->sendRaw(message)) {
                 pump.stop();
-                if (sender->error() == Error::QueueFullError)
+                if (sender->error() == Error::QueueFullError) {
+                    refused = std::move(message);
                     return;
+                }
                 std::fprintf(stderr, "peer: sendRaw failed: %s\n", qPrintable(sender->errorString()));
                 failed = true;
                 QCoreApplication::exit(1);
