@@ -1,17 +1,21 @@
 #include "channel/envelope_p.h"
 
+#include "channel/payloadreturn_p.h"
+
 #include <QtCore/qstring.h>
 
 namespace Qonduit {
 
 Envelope Envelope::typed(const QVariant &message)
 {
-    return Envelope{message, payloadBytes(message), Kind::Typed};
+    return Envelope{message, payloadBytes(message), Kind::Typed, 0, PayloadReturn::isReturnable(message)};
 }
 
 Envelope Envelope::rawBytes(const QByteArray &data)
 {
-    return Envelope{QVariant(data), data.size(), Kind::Raw};
+    Envelope envelope{QVariant(data), data.size(), Kind::Raw};
+    envelope.returnable = PayloadReturn::isReturnable(envelope.payload);
+    return envelope;
 }
 
 Envelope Envelope::encoded(const QByteArray &data, quint8 wireFlags)
@@ -21,7 +25,7 @@ Envelope Envelope::encoded(const QByteArray &data, quint8 wireFlags)
 
 Envelope Envelope::error(Error error, const QString &text, qint64 bytes)
 {
-    return Envelope{QVariant(text), bytes, Kind::Event, 0, error};
+    return Envelope{QVariant(text), bytes, Kind::Event, 0, false, error};
 }
 
 qint64 payloadBytes(const QVariant &message)

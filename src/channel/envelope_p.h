@@ -23,6 +23,8 @@ struct Envelope
     qint64 bytes = 0; // what the payload counts against capacityBytes
     Kind kind = Kind::Typed;
     quint8 wireFlags = 0;
+    // Set where the payload is made: PayloadReturn::isReturnable().
+    bool returnable = false;
     Error event = Error::NoError;
 
     static Envelope typed(const QVariant &message);

@@ -14,28 +14,21 @@ PayloadReturn::~PayloadReturn()
     clear();
 }
 
-namespace {
-
-// The memory payload holds (its capacity, not its size: a short array read
-// into a large buffer keeps the buffer), or -1 if a producer may not free it.
-qint64 returnableBytes(const QVariant &payload)
+bool PayloadReturn::isReturnable(const QVariant &payload)
 {
+    // The memory held (capacity, not size: a few bytes read into a large
+    // buffer keep the buffer).
     const QMetaType type = payload.metaType();
     if (type == QMetaType::fromType<QByteArray>())
-        return static_cast<const QByteArray *>(payload.constData())->capacity();
+        return static_cast<const QByteArray *>(payload.constData())->capacity() <= SmallPayloadBytes;
     if (type == QMetaType::fromType<QString>())
-        return static_cast<const QString *>(payload.constData())->capacity() * qint64(sizeof(QChar));
-    return -1;
+        return static_cast<const QString *>(payload.constData())->capacity() * qint64(sizeof(QChar)) <= SmallPayloadBytes;
+    return false;
 }
-
-} // namespace
 
 bool PayloadReturn::collect(QVariant &payload)
 {
     if (m_filling->size() >= MaxBinPayloads)
-        return false;
-    const qint64 bytes = returnableBytes(payload);
-    if (bytes < 0 || bytes > SmallPayloadBytes)
         return false;
     m_filling->push_back(std::move(payload));
     return true;

@@ -53,11 +53,17 @@ public:
     ~PayloadReturn();
     Q_DISABLE_COPY_MOVE(PayloadReturn)
 
+    // Whether a producer may free payload. Asked where the payload is made
+    // (Envelope records it, decision D50): the consumer would otherwise read
+    // the header of every payload, a line the producer's core wrote, which
+    // was a third of a 64-byte flood's receiving thread.
+    static bool isReturnable(const QVariant &payload);
+
     // --- consumer side ---
     // Whether collecting is worth it: a producer called freeHandedOver().
     bool hasProducers() const { return m_hasProducers.load(std::memory_order_relaxed); }
-    // Moves payload into the bin being filled if a producer may free it;
-    // returns false, leaving payload alone, if not.
+    // Moves payload, which isReturnable(), into the bin being filled; returns
+    // false, leaving payload alone, if the bin is full.
     bool collect(QVariant &payload);
     // Hands the bin being filled over to the producers and starts another.
     void handOver();

@@ -1186,7 +1186,7 @@ void chunksGrowAndShrinkUnderContention()
 
 // What a consumer collects goes to the producers one bin at a time: the next
 // push frees it, and a bin no push claimed before the next hand-over is freed
-// by the consumer instead. Only small byte arrays and strings are collected.
+// by the consumer instead. Only small byte arrays and strings are returnable.
 void payloadReturnHandsOverOneBinAtATime()
 {
     PayloadReturn returned;
@@ -1212,18 +1212,21 @@ void payloadReturnHandsOverOneBinAtATime()
     CHECK(second.isDetached());
     returned.freeHandedOver(); // nothing handed over: nothing happens
 
+    // Which payloads may go is decided where the envelope is made.
     const QByteArray large(int(PayloadReturn::SmallPayloadBytes) + 1, 'c');
-    payload = large;
-    CHECK(!returned.collect(payload));
-    CHECK(payload.isValid());
+    CHECK(!PayloadReturn::isReturnable(large));
+    CHECK(!Envelope::rawBytes(large).returnable);
+    CHECK(Envelope::rawBytes(first).returnable);
     // What counts is the memory held, not the size.
     QByteArray shortInLargeBuffer(8, 's');
     shortInLargeBuffer.reserve(int(PayloadReturn::SmallPayloadBytes) * 4);
-    payload = shortInLargeBuffer;
-    CHECK(!returned.collect(payload));
-    payload = QVariant::fromValue(QList<int>({1, 2, 3}));
-    CHECK(!returned.collect(payload));
+    CHECK(!PayloadReturn::isReturnable(shortInLargeBuffer));
+    CHECK(!Envelope::rawBytes(shortInLargeBuffer).returnable);
+    CHECK(!Envelope::typed(QVariant::fromValue(QList<int>({1, 2, 3}))).returnable);
+    CHECK(!Envelope::error(Error::MessageDecodeError, QStringLiteral("x")).returnable);
     const QString text(10, QLatin1Char('t'));
+    CHECK(Envelope::typed(text).returnable);
+    CHECK(!Envelope::typed(QString(int(PayloadReturn::SmallPayloadBytes), QLatin1Char('t'))).returnable);
     payload = text;
     CHECK(returned.collect(payload));
 
