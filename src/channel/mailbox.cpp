@@ -14,6 +14,13 @@ constexpr int SpinPauseBudget = 128;
 constexpr int MaxPausesBetweenTries = 32;
 // A producer blocked for room re-checks on its own this often, see push().
 constexpr auto BlockedRecheckInterval = std::chrono::milliseconds(10);
+// Room is reported once the queued bytes are this far below the byte bound
+// (half of it, for a bound under twice this). Half of the bound, as for the
+// message count, let a socket's 8 MiB send queue of 1 MiB messages swing by
+// 4 MiB: the sending application's heap fell by that much each time, glibc
+// gave the top of it back to the system, and every message was written into
+// freshly faulted pages (docs/decisions.md D51).
+constexpr qint64 RoomSlackBytes = qint64(1024) * 1024;
 // Spare queue chunks that no push needed for this long are freed when a drain
 // empties the queue (so, at the latest, by the first such drain twice this
 // long after they were last needed).
@@ -233,23 +240,24 @@ qint64 EnvelopeQueue::popFront(Envelope *out)
     return bytes;
 }
 
-qint64 EnvelopeQueue::takeFront(qsizetype count, std::vector<Envelope> &out)
+EnvelopeQueue::Occupancy EnvelopeQueue::takeFront(qsizetype count, qint64 maxBytes, std::vector<Envelope> &out)
 {
     Q_ASSERT(count <= available());
+    Occupancy taken;
     if (count <= 0)
-        return 0;
-    qint64 bytes = 0;
+        return taken;
     out.reserve(out.size() + size_t(count));
-    for (qsizetype i = 0; i < count; ++i) {
+    while (taken.count < count && (taken.count == 0 || taken.bytes < maxBytes)) {
         Envelope &envelope = headSlot();
-        bytes += envelope.bytes;
+        taken.bytes += envelope.bytes;
         out.push_back(std::move(envelope));
         envelope.~Envelope();
         ++m_headIndex;
+        ++taken.count;
     }
-    m_takenBytes.store(m_takenBytes.load(std::memory_order_relaxed) + bytes, std::memory_order_release);
-    m_taken.store(m_taken.load(std::memory_order_relaxed) + count, std::memory_order_seq_cst);
-    return bytes;
+    m_takenBytes.store(m_takenBytes.load(std::memory_order_relaxed) + taken.bytes, std::memory_order_release);
+    m_taken.store(m_taken.load(std::memory_order_relaxed) + taken.count, std::memory_order_seq_cst);
+    return taken;
 }
 
 // --- Mailbox ---
@@ -401,20 +409,21 @@ bool Mailbox::roomWorthNotifyingLocked() const
 {
     // Waking a producer for every batch taken makes it run, queue a batch and
     // sleep again, over and over: blocked producers and watchers hear of
-    // room once the queue drained to half its bounds (or emptied, for a
-    // message that needs more).
+    // room once the queue drained to half its message bound and RoomSlackBytes
+    // below its byte bound (or emptied, for a message that needs more).
     if (m_blockedProducers.load(std::memory_order_seq_cst) == 0
         && m_roomWatcherCount.load(std::memory_order_seq_cst) == 0) {
         return false;
     }
-    return roomAtHalfLocked();
+    return roomAgainLocked();
 }
 
-bool Mailbox::roomAtHalfLocked() const
+bool Mailbox::roomAgainLocked() const
 {
     const EnvelopeQueue::Occupancy queued = m_queue->occupancyForTake();
+    const qint64 byteSlack = std::min(m_limits.capacityBytes / 2, RoomSlackBytes);
     return queued.count == 0
-        || (queued.count <= m_limits.capacity / 2 && queued.bytes <= m_limits.capacityBytes / 2);
+        || (queued.count <= m_limits.capacity / 2 && queued.bytes <= m_limits.capacityBytes - byteSlack);
 }
 
 void Mailbox::notifyRoom(bool tellWatchers)
@@ -438,7 +447,7 @@ void Mailbox::watchForRoom(MailboxRoomWatcher *watcher)
     }
     // Re-checked once counted, see the protocol above: the room may have
     // come between the refused push and now.
-    if (m_consumerGone || roomAtHalfLocked())
+    if (m_consumerGone || roomAgainLocked())
         tellRoomWatchersLocked();
 }
 
@@ -586,7 +595,7 @@ bool Mailbox::queueDrainedLocked() const
     return m_finished.load(std::memory_order_seq_cst) && m_queue->available() == 0;
 }
 
-Mailbox::Batch Mailbox::takeBatch(std::vector<Envelope> &out, qsizetype max)
+Mailbox::Batch Mailbox::takeBatch(std::vector<Envelope> &out, qsizetype max, qint64 maxBytes)
 {
     EnvelopeQueue::Retired retired; // freed after unlocking
     bool notify = false;
@@ -594,7 +603,7 @@ Mailbox::Batch Mailbox::takeBatch(std::vector<Envelope> &out, qsizetype max)
     {
         const auto lock = lockTake();
         const qsizetype count = std::min<qsizetype>(max, m_queue->available());
-        releaseLocked(m_queue->takeFront(count, out));
+        releaseLocked(m_queue->takeFront(count, maxBytes, out).bytes);
         notify = roomWorthNotifyingLocked();
         // Read before written: an exchange would take the line from the
         // producers at every batch.

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -96,8 +97,9 @@ public:
     // its bytes. Requires available() > 0.
     qint64 popFront(Envelope *out);
     // Moves the first count envelopes (count <= available()) to the end of
-    // out and returns their bytes.
-    qint64 takeFront(qsizetype count, std::vector<Envelope> &out);
+    // out, stopping early once they reach maxBytes (at least one is moved),
+    // and returns how many it moved and their bytes.
+    Occupancy takeFront(qsizetype count, qint64 maxBytes, std::vector<Envelope> &out);
 
     // --- both sides locked ---
     Occupancy occupancy() const { return occupancyForTake(); }
@@ -169,7 +171,8 @@ protected:
 };
 
 // Hears that a queue which refused its push has room again: the queue drained
-// to half its bounds, or its consumer left (so that the next push learns why).
+// to half its message bound and 1 MiB below its byte bound (half of it, when
+// smaller), or its consumer left (so that the next push learns why).
 // Called once per watchForRoom(), with the push lock held, from the thread
 // that made the room; must only schedule.
 class MailboxRoomWatcher
@@ -244,7 +247,7 @@ public:
         const BothLocks locks = lockBoth();
         apply(m_limits);
         m_roomAvailable.notify_all();
-        if (roomAtHalfLocked())
+        if (roomAgainLocked())
             tellRoomWatchersLocked();
     }
 
@@ -284,8 +287,10 @@ public:
     // The consumer is gone for good: the queue is freed, blocked producers
     // return Closed and later pushes fail.
     void detachConsumer();
-    // Moves up to max messages, oldest first, to the end of out.
-    Batch takeBatch(std::vector<Envelope> &out, qsizetype max);
+    // Moves up to max messages, oldest first, to the end of out; fewer when
+    // those moved reach maxBytes (but always one when any is queued).
+    Batch takeBatch(std::vector<Envelope> &out, qsizetype max,
+                    qint64 maxBytes = std::numeric_limits<qint64>::max());
     // Waits until a message arrives, the deadline passes or the channel
     // finishes. lagged receives the drops since the last take.
     TakeResult take(Envelope &out, QDeadlineTimer deadline, qint64 *lagged);
@@ -327,7 +332,7 @@ private:
     bool roomWorthNotifyingLocked() const;
     void trimQueueLocked(EnvelopeQueue::Retired &retired);
     bool queueDrainedLocked() const;
-    bool roomAtHalfLocked() const;
+    bool roomAgainLocked() const;
     // No lock held: wakes producers blocked for room, once none is between
     // finding the queue full and waiting, and with tellWatchers the room
     // watchers.

@@ -749,9 +749,14 @@ void Connection::credit(ConnectionStream &stream, qint64 bytes)
     Wire::appendFrame(m_writeBuffer, Wire::FrameType::Credit, 0, stream.id, Wire::encodeCredit(increment));
 }
 
+qint64 Connection::roomBeforeHighWater() const
+{
+    return writeHighWater - (m_writeBuffer.size() + m_socket->device()->bytesToWrite());
+}
+
 bool Connection::backlogged() const
 {
-    return m_writeBuffer.size() + m_socket->device()->bytesToWrite() >= writeHighWater;
+    return roomBeforeHighWater() <= 0;
 }
 
 void Connection::writeStreams()
@@ -791,7 +796,11 @@ Connection::Progress Connection::writeStream(ConnectionStream &stream)
             stream.nextOut = 0;
             if (stream.outgoingFinished)
                 return Progress::Done;
-            const Mailbox::Batch batch = stream.outgoing->takeBatch(stream.pendingOut, messagesPerStreamPerPass);
+            // No more than the socket takes now: what is taken leaves the
+            // send queue's bound, so taking 8 MiB of large messages at once
+            // let the sender queue 8 MiB more and the heap swing by that.
+            const Mailbox::Batch batch =
+                stream.outgoing->takeBatch(stream.pendingOut, messagesPerStreamPerPass, roomBeforeHighWater());
             if (batch.lagged > 0) {
                 if (auto link = stream.link.lock())
                     link->notifySendersError(Error::QueueFullError,

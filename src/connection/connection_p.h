@@ -124,6 +124,7 @@ private:
     enum class Progress { Done, Blocked, More };
     Progress writeStream(ConnectionStream &stream);
     void appendMessage(ConnectionStream &stream, const Envelope &envelope);
+    qint64 roomBeforeHighWater() const;
     bool backlogged() const;
     // Hands the batch to the socket and, once per pass of writeStreams() on
     // a socket that had nothing queued, pushes it to the system at once.

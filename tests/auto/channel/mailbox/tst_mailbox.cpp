@@ -863,6 +863,76 @@ void byteBound()
     CHECK_EQ(small.push(tiny, false), PushResult::Queued);
 }
 
+// Room comes once the queue is 1 MiB below its byte bound, not at half of
+// it: a send queue of large messages must not swing by half its bound
+// (D51). A bound under 2 MiB still waits for half.
+void roomComesOneMiBBelowTheByteBound()
+{
+    constexpr qint64 MiB = 1024 * 1024;
+    struct FlagWatcher final : MailboxRoomWatcher
+    {
+        bool told = false;
+        void roomAvailable() override { told = true; }
+    };
+    const auto fill = [](Mailbox &box, qint64 messageBytes) {
+        for (int i = 0;; ++i) {
+            Envelope envelope = messageOf(0, i);
+            envelope.bytes = messageBytes;
+            const PushResult result = box.push(envelope, false);
+            if (result != PushResult::Queued)
+                return result;
+        }
+    };
+    std::vector<Envelope> out;
+
+    Mailbox large(limitsOf(1000, OverflowPolicy::Reject, 8 * MiB));
+    large.addSender();
+    CHECK_EQ(fill(large, MiB), PushResult::Full);
+    CHECK_EQ(large.queuedCount(), 8);
+    FlagWatcher watcher;
+    large.watchForRoom(&watcher);
+    CHECK(!watcher.told);
+    large.takeBatch(out, 1);
+    CHECK(watcher.told);
+
+    Mailbox small(limitsOf(1000, OverflowPolicy::Reject, MiB));
+    small.addSender();
+    CHECK_EQ(fill(small, MiB / 8), PushResult::Full);
+    FlagWatcher halfWatcher;
+    small.watchForRoom(&halfWatcher);
+    small.takeBatch(out, 3);
+    CHECK(!halfWatcher.told);
+    small.takeBatch(out, 1);
+    CHECK(halfWatcher.told);
+    large.removeSender();
+    small.removeSender();
+}
+
+// A consumer may take by bytes: a connection's writer takes no more than its
+// socket takes at once, and always at least one message.
+void takeBatchStopsAtItsByteBudget()
+{
+    Mailbox box(limitsOf(100, OverflowPolicy::Reject));
+    box.addSender();
+    for (int i = 0; i < 6; ++i) {
+        Envelope envelope = messageOf(0, i);
+        CHECK_EQ(box.push(envelope, false), PushResult::Queued);
+    }
+    const qint64 bytes = qint64(sizeof(qint64));
+    std::vector<Envelope> out;
+    CHECK(box.takeBatch(out, 100, 0).more);
+    CHECK_EQ(out.size(), size_t(1));
+    CHECK(box.takeBatch(out, 100, 2 * bytes - 1).more);
+    CHECK_EQ(out.size(), size_t(3));
+    CHECK(box.takeBatch(out, 100, 2 * bytes).more);
+    CHECK_EQ(out.size(), size_t(5));
+    CHECK(!box.takeBatch(out, 100).more);
+    CHECK_EQ(out.size(), size_t(6));
+    for (size_t i = 0; i < out.size(); ++i)
+        CHECK_EQ(valueOf(out[i]), pack(0, qint64(i)));
+    box.removeSender();
+}
+
 void pushAfterCloseIsClosed()
 {
     Mailbox box(limitsOf(4, OverflowPolicy::Block));
@@ -1039,8 +1109,8 @@ void queueOrderAcrossChunkBoundaries()
     };
     const auto take = [&](qsizetype count) {
         out.clear();
-        const qint64 bytes = queue.takeFront(count, out);
-        if (qsizetype(out.size()) != count || bytes != count * qint64(sizeof(qint64)))
+        const EnvelopeQueue::Occupancy moved = queue.takeFront(count, std::numeric_limits<qint64>::max(), out);
+        if (qsizetype(out.size()) != count || moved.count != count || moved.bytes != count * qint64(sizeof(qint64)))
             return false;
         for (const Envelope &envelope : out) {
             if (valueOf(envelope) != pack(0, taken++))
@@ -1129,7 +1199,7 @@ void queueDestroysWhatIsQueued()
         for (int i = 0; i < 3 * chunkSlots + 5; ++i)
             queue.pushBack(Envelope::rawBytes(shared));
         std::vector<Envelope> out;
-        queue.takeFront(chunkSlots + 1, out);
+        queue.takeFront(chunkSlots + 1, std::numeric_limits<qint64>::max(), out);
         out.clear();
         CHECK(!shared.isDetached());
     }
@@ -1580,6 +1650,8 @@ int main(int argc, char **argv)
         TEST(setLimitsToRejectReleases),
         // Bounds and wake-ups.
         TEST(byteBound),
+        TEST(roomComesOneMiBBelowTheByteBound),
+        TEST(takeBatchStopsAtItsByteBudget),
         TEST(pushAfterCloseIsClosed),
         TEST(wakeOncePerBatch),
         TEST(wakeOncePerBatchUnderContention),
