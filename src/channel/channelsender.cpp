@@ -69,7 +69,7 @@ bool ChannelSenderPrivate::push(Envelope envelope)
     case Mailbox::PushResult::DroppedNewest:
         return false;
     case Mailbox::PushResult::Full: {
-        mailbox->watchForRoom(this);
+        mailbox->watchForRoom(this, envelope.bytes);
         const auto limits = mailbox->limits();
         setErrorAndEmit(Error::QueueFullError,
                         ChannelSender::tr("The channel is full (%1 messages, %2 bytes at most) and its policy "

@@ -74,8 +74,9 @@ public:
 Q_SIGNALS:
     // After a send() or sendRaw() of this sender failed with QueueFullError:
     // the queue has drained to half its message bound and 1 MiB below its
-    // byte bound (half of it, if smaller), so sending may go on (the Qt
-    // way, like QIODevice::bytesWritten(), instead of retrying on a timer).
+    // byte bound (half of it, if smaller) and the refused message fits, so
+    // sending may go on (the Qt way, like QIODevice::bytesWritten(), instead
+    // of retrying on a timer).
     // Also emitted when the receiver went away meanwhile, so that the next
     // send reports that. Queued to this sender's thread; once for any
     // number of refusals before the room came.

@@ -421,9 +421,12 @@ bool Mailbox::roomWorthNotifyingLocked() const
 bool Mailbox::roomAgainLocked() const
 {
     const EnvelopeQueue::Occupancy queued = m_queue->occupancyForTake();
-    const qint64 byteSlack = std::min(m_limits.capacityBytes / 2, RoomSlackBytes);
-    return queued.count == 0
-        || (queued.count <= m_limits.capacity / 2 && queued.bytes <= m_limits.capacityBytes - byteSlack);
+    if (queued.count == 0)
+        return true;
+    const qint64 bytesBound = m_limits.capacityBytes;
+    const qint64 byteThreshold = std::max(bytesBound / 2, bytesBound - RoomSlackBytes);
+    return queued.count <= m_limits.capacity / 2 && queued.bytes <= byteThreshold
+        && queued.bytes + m_roomNeededBytes.load(std::memory_order_relaxed) <= bytesBound;
 }
 
 void Mailbox::notifyRoom(bool tellWatchers)
@@ -438,9 +441,11 @@ void Mailbox::notifyRoom(bool tellWatchers)
     m_roomAvailable.notify_all();
 }
 
-void Mailbox::watchForRoom(MailboxRoomWatcher *watcher)
+void Mailbox::watchForRoom(MailboxRoomWatcher *watcher, qint64 neededBytes)
 {
     const auto lock = lockPush();
+    if (neededBytes > m_roomNeededBytes.load(std::memory_order_relaxed))
+        m_roomNeededBytes.store(neededBytes, std::memory_order_relaxed);
     if (std::find(m_roomWatchers.begin(), m_roomWatchers.end(), watcher) == m_roomWatchers.end()) {
         m_roomWatchers.push_back(watcher);
         m_roomWatcherCount.store(int(m_roomWatchers.size()), std::memory_order_seq_cst);
@@ -462,6 +467,7 @@ void Mailbox::tellRoomWatchersLocked()
 {
     const std::vector<MailboxRoomWatcher *> watchers = std::exchange(m_roomWatchers, {});
     m_roomWatcherCount.store(0, std::memory_order_relaxed);
+    m_roomNeededBytes.store(0, std::memory_order_relaxed);
     for (MailboxRoomWatcher *watcher : watchers)
         watcher->roomAvailable();
 }

@@ -172,7 +172,8 @@ protected:
 
 // Hears that a queue which refused its push has room again: the queue drained
 // to half its message bound and 1 MiB below its byte bound (half of it, when
-// smaller), or its consumer left (so that the next push learns why).
+// smaller) and the refused message fits, or its consumer left (so that the
+// next push learns why).
 // Called once per watchForRoom(), with the push lock held, from the thread
 // that made the room; must only schedule.
 class MailboxRoomWatcher
@@ -271,10 +272,11 @@ public:
     // that ends a stream, which no policy may drop. Fails only when the
     // consumer is gone.
     bool pushUnbounded(Envelope &envelope);
-    // After a push returned Full: watcher hears of the next room, once. A
-    // watcher already waiting is not added twice; stopWatchingForRoom()
-    // before it dies.
-    void watchForRoom(MailboxRoomWatcher *watcher);
+    // After a push of neededBytes returned Full: watcher hears of the next
+    // room, once, and only when a message that large fits again (else the
+    // retry it makes would be refused, over and over). A watcher already
+    // waiting is not added twice; stopWatchingForRoom() before it dies.
+    void watchForRoom(MailboxRoomWatcher *watcher, qint64 neededBytes);
     void stopWatchingForRoom(MailboxRoomWatcher *watcher);
     // Whether the consumer drains on the calling thread (false without one).
     bool consumerDrainsOnCurrentThread() const;
@@ -364,6 +366,9 @@ private:
     std::atomic<bool> m_finished{false}; // finishedLocked(), for the take side
     std::atomic<int> m_blockedProducers{0};
     std::atomic<int> m_roomWatcherCount{0}; // m_roomWatchers.size(), for the take side
+    // The largest message a waiting watcher was refused; written under the
+    // push lock before m_roomWatcherCount, read by the take side after it.
+    std::atomic<qint64> m_roomNeededBytes{0};
     std::atomic<int> m_blockedConsumers{0};
     std::atomic<qint64> m_droppedSinceReport{0}; // read by every batch, written by drops
     char m_sharedPadding[64];

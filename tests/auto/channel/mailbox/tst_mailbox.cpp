@@ -865,7 +865,9 @@ void byteBound()
 
 // Room comes once the queue is 1 MiB below its byte bound, not at half of
 // it: a send queue of large messages must not swing by half its bound
-// (D51). A bound under 2 MiB still waits for half.
+// (D51). A bound under 2 MiB still waits for half (rounded down). And room
+// is only room once the refused message fits: a watcher told earlier would
+// retry, be refused and be told again, over and over.
 void roomComesOneMiBBelowTheByteBound()
 {
     constexpr qint64 MiB = 1024 * 1024;
@@ -874,38 +876,61 @@ void roomComesOneMiBBelowTheByteBound()
         bool told = false;
         void roomAvailable() override { told = true; }
     };
+    // Pushes messages of messageBytes until one is refused; returns how many
+    // went in.
     const auto fill = [](Mailbox &box, qint64 messageBytes) {
         for (int i = 0;; ++i) {
             Envelope envelope = messageOf(0, i);
             envelope.bytes = messageBytes;
-            const PushResult result = box.push(envelope, false);
-            if (result != PushResult::Queued)
-                return result;
+            if (box.push(envelope, false) != PushResult::Queued)
+                return i;
         }
     };
     std::vector<Envelope> out;
 
     Mailbox large(limitsOf(1000, OverflowPolicy::Reject, 8 * MiB));
     large.addSender();
-    CHECK_EQ(fill(large, MiB), PushResult::Full);
-    CHECK_EQ(large.queuedCount(), 8);
+    CHECK_EQ(fill(large, MiB), 8);
     FlagWatcher watcher;
-    large.watchForRoom(&watcher);
+    large.watchForRoom(&watcher, MiB);
     CHECK(!watcher.told);
     large.takeBatch(out, 1);
     CHECK(watcher.told);
 
     Mailbox small(limitsOf(1000, OverflowPolicy::Reject, MiB));
     small.addSender();
-    CHECK_EQ(fill(small, MiB / 8), PushResult::Full);
+    CHECK_EQ(fill(small, MiB / 8), 8);
     FlagWatcher halfWatcher;
-    small.watchForRoom(&halfWatcher);
+    small.watchForRoom(&halfWatcher, MiB / 8);
     small.takeBatch(out, 3);
     CHECK(!halfWatcher.told);
     small.takeBatch(out, 1);
     CHECK(halfWatcher.told);
-    large.removeSender();
-    small.removeSender();
+
+    // 3 MiB messages: refused at 6 MiB queued, which is below the 7 MiB
+    // threshold; room comes only at 5 MiB.
+    Mailbox big(limitsOf(1000, OverflowPolicy::Reject, 8 * MiB));
+    big.addSender();
+    CHECK_EQ(fill(big, 3 * MiB), 2);
+    FlagWatcher bigWatcher;
+    big.watchForRoom(&bigWatcher, 3 * MiB);
+    CHECK(!bigWatcher.told);
+    big.takeBatch(out, 1);
+    CHECK(bigWatcher.told);
+
+    // An odd bound: half is rounded down, and 2 of 3 bytes queued is no room
+    // for another 2.
+    Mailbox odd(limitsOf(1000, OverflowPolicy::Reject, 3));
+    odd.addSender();
+    CHECK_EQ(fill(odd, 2), 1);
+    FlagWatcher oddWatcher;
+    odd.watchForRoom(&oddWatcher, 2);
+    CHECK(!oddWatcher.told);
+    odd.takeBatch(out, 1);
+    CHECK(oddWatcher.told);
+
+    for (Mailbox *box : {&large, &small, &big, &odd})
+        box->removeSender();
 }
 
 // A consumer may take by bytes: a connection's writer takes no more than its
@@ -1602,7 +1627,7 @@ void roomWatchersHearOfRoomUnderContention()
                 }
                 refusals.fetch_add(1, std::memory_order_relaxed);
                 watcher.told.store(false);
-                box.watchForRoom(&watcher);
+                box.watchForRoom(&watcher, envelope.bytes);
                 if (!spinUntil([&] { return watcher.told.load(); })) {
                     failures.add("no roomAvailable() for 20 s after a refusal: a wake-up was lost");
                     return;
