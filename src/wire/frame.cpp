@@ -167,6 +167,9 @@ qsizetype FrameDecoder::partialBytes() const
 
 qsizetype FrameDecoder::allocatedBytes() const
 {
+    // A slice's share of its block: the block is bounded and shared.
+    if (m_payloadLength <= PayloadArena::largestSlice)
+        return m_frame.payload.size();
     return m_frame.payload.capacity();
 }
 
@@ -341,16 +344,22 @@ FrameDecoder::Status FrameDecoder::next(ByteSource &source, Frame &frame)
             return Status::Error;
         m_inPayload = true;
         m_payloadRead = 0;
-        // Small payloads are allocated whole: one allocation per frame on the
-        // hot path. Larger ones grow below with what actually arrives.
-        if (m_payloadLength > 0 && m_payloadLength <= eagerPayloadLimit)
-            m_frame.payload = QByteArray(qsizetype(m_payloadLength), Qt::Uninitialized);
+        // Small payloads are reserved whole, the smallest in a shared block:
+        // no allocation per frame on the hot path. Larger ones grow below
+        // with what actually arrives.
+        const qsizetype length = qsizetype(m_payloadLength);
+        if (length > 0 && length <= PayloadArena::largestSlice) {
+            m_frame.payload = m_arena.allocate(length, m_payloadData);
+        } else if (length > 0 && length <= qsizetype(eagerPayloadLimit)) {
+            m_frame.payload = QByteArray(length, Qt::Uninitialized);
+            m_payloadData = m_frame.payload.data();
+        }
     }
 
     const qsizetype length = qsizetype(m_payloadLength);
     if (length <= qsizetype(eagerPayloadLimit)) {
         if (m_payloadRead < length) {
-            const qint64 got = source.read(m_frame.payload.data() + m_payloadRead, length - m_payloadRead);
+            const qint64 got = source.read(m_payloadData + m_payloadRead, length - m_payloadRead);
             if (got > 0)
                 m_payloadRead += got;
             if (m_payloadRead < length)

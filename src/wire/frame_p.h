@@ -1,6 +1,8 @@
 #ifndef QONDUIT_FRAME_P_H
 #define QONDUIT_FRAME_P_H
 
+#include "wire/payloadarena_p.h"
+
 #include <QtCore/qbytearray.h>
 #include <QtCore/qbytearrayview.h>
 #include <QtCore/qstring.h>
@@ -182,6 +184,8 @@ private:
     char m_header[headerSize] = {};
     qsizetype m_headerRead = 0;
     Frame m_frame;
+    PayloadArena m_arena;
+    char *m_payloadData = nullptr; // where the eager payload's bytes go
     quint32 m_payloadLength = 0;
     qsizetype m_payloadRead = 0;
     bool m_inPayload = false;
