@@ -13,24 +13,33 @@ namespace Qonduit::Wire {
 // messages) in flight, those left glibc's per-thread cache for its slow paths
 // and were a fifth of the receiver's time. A slice is an ordinary QByteArray
 // that shares its block's reference count, so a block costs one allocation
-// for dozens of payloads and goes when the last of them does.
+// for several payloads and goes when the last of them does.
 //
 // A slice behaves as any QByteArray: it is '\0'-terminated, 16-byte aligned
 // like malloc()'s blocks, and detaches (copies itself) before it is written
-// to while its block is shared. The price: a slice kept keeps its whole block
-// (blockSize bytes) alive, so whoever keeps a few received messages out of
-// many for long keeps up to blockSize / 16 times their bytes; a copy
-// (QByteArray(slice.constData(), slice.size())) keeps only its own.
+// to while its block is shared. Two costs are the block's size, which is why
+// blocks are small: a slice kept keeps its whole block alive, and a shared
+// slice that grows (append(), prepend(), operator+) is copied with the
+// block's capacity rather than its own, as Qt grows from an array's
+// allocation (up to twice it for a prepend). Both stay under 2 KiB a
+// message: docs/transports.md tells users to copy what they keep.
 //
 // Not thread-safe: one arena per decoder. The slices it made may go to any
 // thread.
 class PayloadArena
 {
 public:
-    static constexpr qsizetype blockSize = 16 * 1024;
-    // Larger payloads get a block of their own: one allocation among many
-    // bytes is cheap, and a slice could waste up to its size at a block's end.
-    static constexpr qsizetype largestSlice = 1024;
+    // With Qt's header and glibc's, a block stays below 1 KiB, the sizes
+    // glibc serves from its small bins without first consolidating its fast
+    // ones; 64-byte payloads take 12 slices per block.
+    static constexpr qsizetype blockSize = 960;
+    // Larger payloads get an allocation of their own: one allocation among
+    // many bytes is cheap, and a slice could waste up to its size at a
+    // block's end.
+    static constexpr qsizetype largestSlice = 256;
+
+    PayloadArena() = default;
+    Q_DISABLE_COPY_MOVE(PayloadArena) // copies would hand out the same bytes twice
 
     // A slice of size bytes (at most largestSlice), their contents
     // unspecified until written through writable, which points at them.

@@ -17,6 +17,16 @@ QByteArray filled(PayloadArena &arena, qsizetype size, char value)
     return slice;
 }
 
+// Leaves a freed block of the arena's size full of 'x' behind, which glibc
+// hands to the next allocation of that size: without it, fresh memory is
+// often zero, and a missing terminator would go unnoticed.
+void dirtyTheHeap()
+{
+    QList<QByteArray> dirt;
+    for (int i = 0; i < 8; ++i)
+        dirt.append(QByteArray(PayloadArena::blockSize, 'x'));
+}
+
 } // namespace
 
 // Slices handed out by the frame decoder's arena must behave as any other
@@ -31,15 +41,18 @@ private Q_SLOTS:
     void slicesShareABlockUntilItIsFull();
     void aSliceOutlivesItsArena();
     void writingASharedSliceCopiesIt();
+    void growingASharedSliceCostsAtMostTwoBlocks();
     void aSoleSliceGrowsWithoutTouchingItsNeighbours();
     void decodedPayloadsAreSlicesThatOutliveTheDecoder();
 };
 
 void tst_PayloadArena::slicesAreTerminatedAlignedAndIndependent()
 {
+    dirtyTheHeap();
     PayloadArena arena;
     QList<QByteArray> slices;
-    for (const qsizetype size : {qsizetype(1), qsizetype(15), qsizetype(16), qsizetype(17), qsizetype(64), qsizetype(1000), PayloadArena::largestSlice})
+    for (const qsizetype size :
+         {qsizetype(1), qsizetype(15), qsizetype(16), qsizetype(17), qsizetype(64), qsizetype(200), PayloadArena::largestSlice})
         slices.append(filled(arena, size, char('a' + slices.size())));
     for (qsizetype i = 0; i < slices.size(); ++i) {
         const QByteArray &slice = slices.at(i);
@@ -53,17 +66,20 @@ void tst_PayloadArena::slicesAreTerminatedAlignedAndIndependent()
 void tst_PayloadArena::slicesShareABlockUntilItIsFull()
 {
     PayloadArena arena;
-    const QByteArray first = filled(arena, 64, 'x');
-    const char *const blockStart = first.constData();
-    // 64 bytes and the terminator take 80: a block holds this many.
-    const qsizetype perBlock = PayloadArena::blockSize / 80;
-    QList<QByteArray> slices{first};
-    for (qsizetype i = 1; i < perBlock + 1; ++i)
+    QList<QByteArray> slices{filled(arena, 64, 'x')};
+    // 64 bytes and the terminator take 80: each slice follows the last in
+    // the block until the next would not fit.
+    while (slices.size() <= PayloadArena::blockSize / 80) {
         slices.append(filled(arena, 64, 'x'));
-    for (qsizetype i = 1; i < perBlock; ++i)
-        QCOMPARE(slices.at(i).constData() - blockStart, ptrdiff_t(i * 80));
-    // The next one starts another block.
+        if (slices.last().constData() != slices.at(slices.size() - 2).constData() + 80)
+            break;
+    }
+    const qsizetype inFirstBlock = slices.size() - 1;
+    // The first slice starts up to 15 bytes into the block, to be aligned.
+    QVERIFY2(inFirstBlock >= (PayloadArena::blockSize - 15) / 80 && inFirstBlock <= PayloadArena::blockSize / 80,
+             qPrintable(QStringLiteral("%1 slices in the first block").arg(inFirstBlock)));
     const char *const next = slices.last().constData();
+    const char *const blockStart = slices.first().constData();
     QVERIFY(next < blockStart || next >= blockStart + PayloadArena::blockSize);
 }
 
@@ -83,28 +99,65 @@ void tst_PayloadArena::aSliceOutlivesItsArena()
 
 void tst_PayloadArena::writingASharedSliceCopiesIt()
 {
+    dirtyTheHeap();
     PayloadArena arena;
-    QByteArray first = filled(arena, 8, 'a');
-    const QByteArray second = filled(arena, 8, 'b');
-    first.append("more than the gap to the next slice");
-    first[0] = 'A';
-    QCOMPARE(first, QByteArray("Aaaaaaaamore than the gap to the next slice"));
-    QCOMPARE(second, QByteArray(8, 'b'));
-    QCOMPARE(second.constData()[8], '\0');
+    const QByteArray before = filled(arena, 8, 'a');
+    QByteArray middle = filled(arena, 8, 'b');
+    const QByteArray after = filled(arena, 8, 'c');
+    middle[0] = 'B'; // a write in place would change the block
+    QCOMPARE(middle, QByteArray("Bbbbbbbb"));
+    middle.append("more than the gap to the next slice");
+    QCOMPARE(middle, QByteArray("Bbbbbbbbmore than the gap to the next slice"));
+    QCOMPARE(middle.constData()[middle.size()], '\0');
+    for (const QByteArray &neighbour : {before, after}) {
+        QCOMPARE(neighbour.size(), 8);
+        QCOMPARE(neighbour.constData()[8], '\0');
+    }
+    QCOMPARE(before, QByteArray(8, 'a'));
+    QCOMPARE(after, QByteArray(8, 'c'));
+}
+
+void tst_PayloadArena::growingASharedSliceCostsAtMostTwoBlocks()
+{
+    // Qt grows a copy from the array's allocation, which for a slice is its
+    // block's: what docs/transports.md warns of, bounded by the block size.
+    PayloadArena arena;
+    QList<QByteArray> slices;
+    for (int i = 0; i < 6; ++i)
+        slices.append(filled(arena, 64, char('a' + i)));
+    QByteArray appended = slices.at(4);
+    appended.append('!');
+    QByteArray prepended = slices.at(0);
+    prepended.prepend('!');
+    QByteArray inserted = slices.at(2);
+    inserted.insert(10, '!');
+    for (const QByteArray *grown : {&appended, &prepended, &inserted}) {
+        QCOMPARE(grown->size(), 65);
+        QVERIFY2(grown->capacity() <= 2 * PayloadArena::blockSize + 1,
+                 qPrintable(QStringLiteral("capacity %1").arg(grown->capacity())));
+    }
+    QCOMPARE(appended, QByteArray(64, 'e') + '!');
+    QCOMPARE(prepended, '!' + QByteArray(64, 'a'));
+    QCOMPARE(slices.at(0), QByteArray(64, 'a'));
 }
 
 void tst_PayloadArena::aSoleSliceGrowsWithoutTouchingItsNeighbours()
 {
+    // A slice in the middle of its block, the last reference to it: Qt may
+    // use the block's bytes on either side, which no one holds any more.
     QByteArray survivor;
     {
         PayloadArena arena;
-        survivor = filled(arena, 8, 's');
-        filled(arena, 8, 'n');
+        filled(arena, 100, 'p');
+        survivor = filled(arena, 100, 's');
+        filled(arena, 100, 'n');
     }
-    // The block's only reference: Qt may grow it in place, over bytes no one
-    // else holds any more.
-    survivor.append(QByteArray(200, 'g'));
-    QCOMPARE(survivor, QByteArray(8, 's') + QByteArray(200, 'g'));
+    QVERIFY(survivor.isDetached());
+    survivor.prepend(QByteArray(50, 'b'));
+    survivor.append(QByteArray(2000, 'g'));
+    survivor.truncate(1000);
+    survivor.squeeze();
+    QCOMPARE(survivor, QByteArray(50, 'b') + QByteArray(100, 's') + QByteArray(850, 'g'));
     QCOMPARE(survivor.constData()[survivor.size()], '\0');
 }
 
@@ -113,10 +166,11 @@ void tst_PayloadArena::decodedPayloadsAreSlicesThatOutliveTheDecoder()
     QByteArray bytes = preface().toByteArray();
     QList<QByteArray> sent;
     for (int i = 0; i < 500; ++i) {
-        sent.append(QByteArray(1 + i % 300, char('a' + i % 26)));
+        sent.append(QByteArray(1 + i % (PayloadArena::largestSlice + 50), char('a' + i % 26)));
         appendFrame(bytes, FrameType::Raw, 0, 1, sent.last());
     }
     QList<QByteArray> received;
+    dirtyTheHeap();
     {
         FrameDecoder decoder;
         MemorySource source(bytes);
