@@ -52,6 +52,7 @@ private Q_SLOTS:
     void rawMessagesTravelAsTheyAre();
     void cborMessagesTravel();
     void orderIsKeptUnderLoad();
+    void smallMessagesNeverOvertakeLargeOnes();
     void largeMessageTravels();
     void senderGoesOnAtReadyToSend();
     void closingTheSenderClosesTheRemoteReceiver();
@@ -267,6 +268,32 @@ void tst_Conformance::orderIsKeptUnderLoad()
     for (int i = 0; i < total; ++i) {
         QVERIFY(client.sender->send(i));
         if (i % 5000 == 0)
+            QCoreApplication::processEvents();
+    }
+    QTRY_COMPARE_WITH_TIMEOUT(received, total, 30000);
+    QVERIFY(ordered);
+}
+
+// Over a socket, small messages are copied into the connection's batch and
+// large ones (64 KiB and more) handed to the socket as they are: alternating
+// sizes switches between the two at every message, and none may overtake
+// another.
+void tst_Conformance::smallMessagesNeverOvertakeLargeOnes()
+{
+    ChannelPair client, server;
+    QVERIFY(connectPair(client, server));
+    constexpr int total = 300;
+    const QByteArray large(70 * 1024, 'L');
+    int received = 0;
+    bool ordered = true;
+    connect(server.receiver.get(), &ChannelReceiver::rawMessageReceived, this, [&](const QByteArray &message) {
+        const int index = received++;
+        const bool isLarge = index % 3 == 2;
+        ordered &= isLarge ? message == large : message == QByteArray::number(index);
+    });
+    for (int i = 0; i < total; ++i) {
+        QVERIFY(client.sender->sendRaw(i % 3 == 2 ? large : QByteArray::number(i)));
+        if (i % 30 == 0)
             QCoreApplication::processEvents();
     }
     QTRY_COMPARE_WITH_TIMEOUT(received, total, 30000);
