@@ -63,6 +63,9 @@ public:
 
 Q_SIGNALS:
     void messageReceived(const QVariant &message);
+    // From a socket, data of up to 256 bytes shares a 960-byte block with
+    // the messages that arrived next to it: copy the ones you keep for long
+    // (docs/transports.md, "What is serialized").
     void rawMessageReceived(const QByteArray &data);
     // count messages were dropped by the overflow policy since the last
     // lagged(); emitted before the next message that made it through.
