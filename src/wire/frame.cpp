@@ -347,11 +347,10 @@ FrameDecoder::Status FrameDecoder::next(ByteSource &source, Frame &frame)
         // Small payloads are reserved whole, the smallest in a shared block:
         // no allocation per frame on the hot path. Larger ones grow below
         // with what actually arrives.
-        const qsizetype length = qsizetype(m_payloadLength);
-        if (length > 0 && length <= PayloadArena::largestSlice) {
-            m_frame.payload = m_arena.allocate(length, m_payloadData);
-        } else if (length > 0 && length <= qsizetype(eagerPayloadLimit)) {
-            m_frame.payload = QByteArray(length, Qt::Uninitialized);
+        if (m_payloadLength > 0 && m_payloadLength <= PayloadArena::largestSlice) {
+            m_frame.payload = m_arena.allocate(qsizetype(m_payloadLength), m_payloadData);
+        } else if (m_payloadLength > 0 && m_payloadLength <= eagerPayloadLimit) {
+            m_frame.payload = QByteArray(qsizetype(m_payloadLength), Qt::Uninitialized);
             m_payloadData = m_frame.payload.data();
         }
     }
