@@ -73,8 +73,8 @@ ChannelPair ChannelFactory::makeFailed(const ChannelOptions &options, const QUrl
     }
     // Nothing will ever arrive: finish the queue so that receive() returns at
     // once and closed() follows the error.
-    incoming->addSender();
-    incoming->removeSender();
+    if (const auto lane = incoming->addSender())
+        incoming->removeSender(*lane);
     return pair;
 }
 

@@ -9,6 +9,8 @@
 #include <QtCore/qpointer.h>
 #include <QtCore/qthread.h>
 
+#include <algorithm>
+
 namespace Qonduit {
 
 namespace {
@@ -75,8 +77,10 @@ void ChannelReceiverPrivate::deliverBatch()
     batch.clear();
     const Mailbox::Batch taken = mailbox->takeBatch(batch, deliveryBudget.load(std::memory_order_relaxed));
 
-    PayloadReturn &returned = mailbox->payloadReturn();
-    const bool collecting = returned.hasProducers();
+    // The lanes' payload returns this batch filled, to hand over at its end:
+    // a batch is mostly runs of one lane's messages.
+    std::vector<PayloadReturn *> &filled = filledReturns;
+    filled.clear();
     QPointer<ChannelReceiver> guard(q);
     if (taken.lagged > 0) {
         Q_EMIT q->lagged(taken.lagged);
@@ -107,20 +111,29 @@ void ChannelReceiverPrivate::deliverBatch()
         if (!guard)
             return;
         // The message dies here, not with the rest of the batch: a small
-        // payload goes back to the producers, to be freed on the thread that
-        // allocated it (D47); any other is destroyed in place. (In place, not
-        // by clear() nor a move: as compiled, both reset the variant through
-        // a 16-byte reload of two 8-byte stores, a store-forwarding stall
-        // that was 5% of the receiving thread's time.)
-        if (!collecting || !message.returnable || !returned.collect(message.payload)) {
+        // payload goes back to its sender's lane, to be freed on the thread
+        // that allocated it (D47, D53); any other is destroyed in place. (In
+        // place, not by clear() nor a move: as compiled, both reset the
+        // variant through a 16-byte reload of two 8-byte stores, a
+        // store-forwarding stall that was 5% of the receiving thread's time.)
+        PayloadReturn *const returnTo = message.returnTo;
+        if (returnTo && returnTo->collect(message.payload)) {
+            if (filled.empty() || filled.back() != returnTo)
+                filled.push_back(returnTo);
+        } else {
             message.payload.~QVariant();
             new (&message.payload) QVariant;
         }
     }
-    if (taken.finished)
-        returned.clear(); // no producer is left to free them
-    else if (collecting)
-        returned.handOver();
+    if (taken.finished) {
+        mailbox->freeReturnedPayloads(); // no producer is left to free them
+    } else {
+        // A lane's runs may recur in a batch: each return once.
+        std::sort(filled.begin(), filled.end());
+        filled.erase(std::unique(filled.begin(), filled.end()), filled.end());
+        for (PayloadReturn *returned : filled)
+            returned->handOver();
+    }
     batch.clear();
     spareBatch = std::move(batch);
     // Everything this delivery touches is handed over by now: the next may

@@ -57,6 +57,7 @@ public:
     std::atomic<bool> delivering{false};
     std::atomic<bool> redeliver{false};
     std::vector<Envelope> spareBatch;
+    std::vector<PayloadReturn *> filledReturns; // deliverBatch()'s, kept for its capacity
 };
 
 } // namespace Qonduit

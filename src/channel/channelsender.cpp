@@ -21,7 +21,8 @@ bool mayBlockCurrentThread(const Mailbox &mailbox)
 
 ChannelSenderPrivate::ChannelSenderPrivate(std::shared_ptr<Mailbox> box)
     : mailbox(std::move(box))
-    , open(mailbox && mailbox->addSender())
+    , lane(mailbox ? mailbox->addSender() : nullptr)
+    , open(lane != nullptr)
 {
 }
 
@@ -36,7 +37,7 @@ bool ChannelSenderPrivate::leave()
     // blocked on another thread wakes up to a closed sender.
     if (!open.exchange(false))
         return false;
-    mailbox->removeSender();
+    mailbox->removeSender(*lane);
     return true;
 }
 
@@ -56,10 +57,10 @@ bool ChannelSenderPrivate::push(Envelope envelope)
             return false;
         }
     }
-    auto result = mailbox->push(envelope, false);
+    auto result = mailbox->push(*lane, envelope, false);
     if (result == Mailbox::PushResult::Full
         && mailbox->limits().policy == OverflowPolicy::Block && mayBlockCurrentThread(*mailbox)) {
-        result = mailbox->push(envelope, true, &open);
+        result = mailbox->push(*lane, envelope, true, &open);
     }
     switch (result) {
     case Mailbox::PushResult::Queued:

@@ -29,7 +29,9 @@ struct BuiltType<QStringBuilder<A, B>>
 
 // The sending end of a channel. send() and sendRaw() may be called from any
 // thread at once; messages from one sender arrive in the order sent. Clone a
-// sender to give another producer its own. The receiver emits closed() once
+// sender to give another producer its own: clones queue independently (no
+// lock shared between them), and their messages interleave with no order
+// between them. The receiver emits closed() once
 // every sender of the channel is closed or destroyed.
 class QONDUIT_EXPORT ChannelSender : public ChannelEndpoint
 {

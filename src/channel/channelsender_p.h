@@ -27,6 +27,8 @@ public:
     void roomAvailable() override;
 
     const std::shared_ptr<Mailbox> mailbox;
+    // This sender's FIFO in the mailbox; nullptr when it never joined.
+    const std::shared_ptr<Mailbox::Lane> lane;
     std::atomic<bool> open;
 };
 

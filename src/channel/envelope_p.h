@@ -8,6 +8,8 @@
 
 namespace Qonduit {
 
+class PayloadReturn;
+
 // One queued message. In-process the payload is held as it was sent: nothing
 // is serialized, and an implicitly shared value is shared, not copied.
 struct Envelope
@@ -26,6 +28,9 @@ struct Envelope
     // Set where the payload is made: PayloadReturn::isReturnable().
     bool returnable = false;
     Error event = Error::NoError;
+    // Where the consumer hands a returnable payload back, for the producer
+    // that pushed it to free (set by Mailbox::push(), nullptr elsewhere).
+    PayloadReturn *returnTo = nullptr;
 
     static Envelope typed(const QVariant &message);
     static Envelope rawBytes(const QByteArray &data);

@@ -1,8 +1,11 @@
 #include "channel/mailbox_p.h"
 
+#include <QtCore/qscopeguard.h>
+
 #include <algorithm>
 #include <chrono>
 #include <new>
+#include <thread>
 
 namespace Qonduit {
 
@@ -96,22 +99,6 @@ EnvelopeQueue::~EnvelopeQueue()
         delete std::exchange(m_spares, m_spares->next.load(std::memory_order_relaxed));
 }
 
-EnvelopeQueue::Occupancy EnvelopeQueue::occupancyForPush() const
-{
-    const qint64 taken = m_taken.load(std::memory_order_seq_cst);
-    const qint64 takenBytes = m_takenBytes.load(std::memory_order_acquire);
-    return {qsizetype(m_pushed.load(std::memory_order_relaxed) - taken),
-            m_pushedBytes.load(std::memory_order_relaxed) - takenBytes};
-}
-
-EnvelopeQueue::Occupancy EnvelopeQueue::occupancyForTake() const
-{
-    const qint64 pushed = m_pushed.load(std::memory_order_seq_cst);
-    const qint64 pushedBytes = m_pushedBytes.load(std::memory_order_acquire);
-    return {qsizetype(pushed - m_taken.load(std::memory_order_relaxed)),
-            std::max<qint64>(0, pushedBytes - m_takenBytes.load(std::memory_order_relaxed))};
-}
-
 qsizetype EnvelopeQueue::available() const
 {
     return qsizetype(m_pushed.load(std::memory_order_seq_cst) - m_taken.load(std::memory_order_relaxed));
@@ -195,16 +182,9 @@ void EnvelopeQueue::pushBack(Envelope &&envelope)
     // pushes ahead for writing.
     if (m_tailIndex + PrefetchSlots < ChunkSlots)
         __builtin_prefetch(m_tail->slot(m_tailIndex + PrefetchSlots), 1);
-    const qint64 bytes = envelope.bytes;
     new (m_tail->slot(m_tailIndex)) Envelope(std::move(envelope));
     ++m_tailIndex;
-    m_pushedBytes.store(m_pushedBytes.load(std::memory_order_relaxed) + bytes, std::memory_order_release);
     m_pushed.store(m_pushed.load(std::memory_order_relaxed) + 1, std::memory_order_seq_cst);
-}
-
-void *EnvelopeQueue::nextSlot() const
-{
-    return m_tail && m_tailIndex < ChunkSlots ? m_tail->slot(m_tailIndex) : nullptr;
 }
 
 Envelope &EnvelopeQueue::headSlot()
@@ -234,8 +214,6 @@ qint64 EnvelopeQueue::popFront(Envelope *out)
         *out = std::move(envelope);
     envelope.~Envelope();
     ++m_headIndex;
-    // Bytes first: see occupancyForPush().
-    m_takenBytes.store(m_takenBytes.load(std::memory_order_relaxed) + bytes, std::memory_order_release);
     m_taken.store(m_taken.load(std::memory_order_relaxed) + 1, std::memory_order_seq_cst);
     return bytes;
 }
@@ -255,39 +233,55 @@ EnvelopeQueue::Occupancy EnvelopeQueue::takeFront(qsizetype count, qint64 maxByt
         ++m_headIndex;
         ++taken.count;
     }
-    m_takenBytes.store(m_takenBytes.load(std::memory_order_relaxed) + taken.bytes, std::memory_order_release);
     m_taken.store(m_taken.load(std::memory_order_relaxed) + taken.count, std::memory_order_seq_cst);
     return taken;
 }
 
 // --- Mailbox ---
 //
-// The wake-up protocol across the two locks rests on three pairs of
-// sequentially consistent accesses, each a store by one side followed by a
-// load of what the other side stores (so that at least one of the two sees
-// the other's store), plus, where a thread then waits, the notifier taking
-// the waiter's lock first (so that the waiter is either still to check, or
-// waiting):
-//   - wake-up pending: a push publishes, then loads m_wakePending; a batch
-//     that emptied the queue stores m_wakePending = false, then re-reads the
-//     pushed count (and m_finished, which removeSender() stores before its
-//     own load of m_wakePending). Either the producer wakes the consumer, or
-//     the consumer sees the message and schedules itself.
+// The wake-up protocol rests on three pairs of sequentially consistent
+// accesses, each a store by one side followed by a load of what the other
+// side stores (so that at least one of the two sees the other's store), plus,
+// where a thread then waits, the notifier taking the waiter's lock first (so
+// that the waiter is either still to check, or waiting):
+//   - wake-up pending: a push publishes in its lane, then loads
+//     m_wakePending; a batch that emptied the queue stores m_wakePending =
+//     false, then re-reads every lane's pushed count (and m_finished, which
+//     removeSender() stores before its own load of m_wakePending). Either the
+//     producer wakes the consumer, or the consumer sees the message and
+//     schedules itself.
 //   - blocked take(): it counts itself in m_blockedConsumers, then re-checks
-//     the queue; a push publishes, then loads m_blockedConsumers.
+//     the lanes; a push publishes, then loads m_blockedConsumers.
 //   - blocked push(): it counts itself in m_blockedProducers, then re-checks
-//     the room; a take stores the taken count, then loads m_blockedProducers.
-//     The same for watchForRoom() and m_roomWatcherCount.
+//     the room; a take counts its messages out of the occupancy counters,
+//     then loads m_blockedProducers. The same for watchForRoom() and
+//     m_roomWatcherCount.
+
+class alignas(64) Mailbox::Lane
+{
+public:
+    // The producer side of queue: one push at a time.
+    std::mutex mutex;
+    // Stored under mutex when the sender leaves: no push comes after it.
+    std::atomic<bool> left{false};
+    EnvelopeQueue queue;
+    // Small payloads of this lane's messages, back for its producer to free
+    // on the thread that allocated them (D47).
+    PayloadReturn payloadReturn;
+};
 
 Mailbox::Mailbox(const Limits &limits)
-    : m_queue(std::make_unique<EnvelopeQueue>())
-    , m_limits(limits)
+    : m_capacity(limits.capacity)
+    , m_capacityBytes(limits.capacityBytes)
+    , m_policy(limits.policy)
 {
 }
 
-std::unique_lock<std::mutex> Mailbox::lockPush() const
+Mailbox::~Mailbox() = default;
+
+std::unique_lock<std::mutex> Mailbox::lockRegistry() const
 {
-    return spinLock(m_pushMutex);
+    return spinLock(m_registryMutex);
 }
 
 std::unique_lock<std::mutex> Mailbox::lockTake() const
@@ -298,34 +292,110 @@ std::unique_lock<std::mutex> Mailbox::lockTake() const
 Mailbox::BothLocks Mailbox::lockBoth() const
 {
     BothLocks locks;
-    locks.push = lockPush();
+    locks.registry = lockRegistry();
     locks.take = lockTake();
     return locks;
 }
 
 Mailbox::Limits Mailbox::limits() const
 {
-    const auto lock = lockPush();
-    return m_limits;
+    return {m_capacity.load(std::memory_order_relaxed), m_capacityBytes.load(std::memory_order_relaxed),
+            m_policy.load(std::memory_order_relaxed)};
 }
 
-bool Mailbox::addSender()
+void Mailbox::storeLimitsLocked(const Limits &limits)
 {
-    const auto lock = lockPush();
-    // A clone racing with the close of the last sender must not reopen a
-    // channel whose receiver may already have reported closed().
-    if (finishedLocked())
+    m_capacity.store(limits.capacity, std::memory_order_relaxed);
+    m_capacityBytes.store(limits.capacityBytes, std::memory_order_relaxed);
+    m_policy.store(limits.policy, std::memory_order_relaxed);
+    m_roomAvailable.notify_all();
+    if (roomAgainLocked())
+        tellRoomWatchersLocked();
+}
+
+EnvelopeQueue::Occupancy Mailbox::occupancy() const
+{
+    return {qsizetype(m_queuedCount.load(std::memory_order_seq_cst)), m_queuedBytes.load(std::memory_order_seq_cst)};
+}
+
+bool Mailbox::fits(qint64 incomingBytes) const
+{
+    // As reserve() counts.
+    const EnvelopeQueue::Occupancy queued = occupancy();
+    return (queued.count == 0 || queued.count < m_capacity.load(std::memory_order_relaxed))
+        && (queued.bytes == 0 || queued.bytes + incomingBytes <= m_capacityBytes.load(std::memory_order_relaxed));
+}
+
+bool Mailbox::reserve(qint64 bytes, bool dropping)
+{
+    // While a DropOldest push makes room for itself, it alone reserves: its
+    // message may need the queue empty, which others refilling it would
+    // put off for ever. The others wait for it at the take lock.
+    if (!dropping && m_dropping.load(std::memory_order_relaxed) > 0)
         return false;
-    ++m_senders;
-    m_hadSenders = true;
+    // Each bound is checked and counted in one compare-and-swap, so that a
+    // refused push changes nothing another could see; only when the bytes
+    // fit and the message count does not are the bytes given back, and a
+    // push racing for the last bytes in that moment finds the queue full.
+    // Bytes first: a message above the byte bound still enters a queue that
+    // holds none, so that it is delivered rather than refused for ever, and
+    // no other push gets in beside it.
+    const qint64 capacityBytes = m_capacityBytes.load(std::memory_order_relaxed);
+    qint64 queuedBytes = m_queuedBytes.load(std::memory_order_relaxed);
+    do {
+        if (queuedBytes > 0 && queuedBytes + bytes > capacityBytes)
+            return false;
+    } while (!m_queuedBytes.compare_exchange_weak(queuedBytes, queuedBytes + bytes, std::memory_order_seq_cst,
+                                                  std::memory_order_relaxed));
+    const qsizetype capacity = m_capacity.load(std::memory_order_relaxed);
+    qint64 count = m_queuedCount.load(std::memory_order_relaxed);
+    do {
+        if (count > 0 && count >= capacity) {
+            m_queuedBytes.fetch_sub(bytes, std::memory_order_seq_cst);
+            return false;
+        }
+    } while (!m_queuedCount.compare_exchange_weak(count, count + 1, std::memory_order_seq_cst,
+                                                  std::memory_order_relaxed));
     return true;
 }
 
-void Mailbox::removeSender()
+void Mailbox::countIn(qsizetype count, qint64 bytes)
 {
-    const auto lock = lockPush();
+    m_queuedCount.fetch_add(count, std::memory_order_seq_cst);
+    m_queuedBytes.fetch_add(bytes, std::memory_order_seq_cst);
+}
+
+void Mailbox::countOut(qsizetype count, qint64 bytes)
+{
+    m_queuedBytes.fetch_sub(bytes, std::memory_order_seq_cst);
+    m_queuedCount.fetch_sub(count, std::memory_order_seq_cst);
+}
+
+std::shared_ptr<Mailbox::Lane> Mailbox::addSender()
+{
+    auto lane = std::make_shared<Lane>();
+    const BothLocks locks = lockBoth();
+    // A clone racing with the close of the last sender must not reopen a
+    // channel whose receiver may already have reported closed().
+    if (finishedLocked())
+        return nullptr;
+    ++m_senders;
+    m_hadSenders = true;
+    m_lanes.push_back(lane);
+    return lane;
+}
+
+void Mailbox::removeSender(Lane &lane)
+{
+    {
+        const auto laneLock = spinLock(lane.mutex);
+        Q_ASSERT(!lane.left.load(std::memory_order_relaxed));
+        lane.left.store(true, std::memory_order_seq_cst);
+    }
+    m_lanesLeft.fetch_add(1, std::memory_order_relaxed);
+    const auto lock = lockRegistry();
     Q_ASSERT(m_senders > 0);
-    // A producer blocked in push() on behalf of the sender that just closed
+    // A producer blocked in push() on behalf of the sender that just left
     // must re-check its sender's state.
     if (m_blockedProducers.load(std::memory_order_relaxed) > 0)
         m_roomAvailable.notify_all();
@@ -334,37 +404,32 @@ void Mailbox::removeSender()
     // The consumer must learn that nothing more will come, even with an empty
     // queue; a blocked take() must return.
     m_finished.store(true, std::memory_order_seq_cst);
-    notifyBlockedConsumersLocked();
+    notifyBlockedConsumers();
     wakeConsumerLocked();
 }
 
-bool Mailbox::fitsLocked(qint64 incomingBytes) const
+void Mailbox::enqueueLocked(Lane &lane, Envelope &envelope)
 {
-    // Exact: only the consumer side can change the occupancy meanwhile, and
-    // only by making room.
-    const EnvelopeQueue::Occupancy queued = m_queue->occupancyForPush();
-    // An empty queue always takes one message, however large, so a message
-    // above the byte bound is delivered rather than refused forever.
-    if (queued.count == 0)
-        return true;
-    return queued.count < m_limits.capacity && queued.bytes + incomingBytes <= m_limits.capacityBytes;
+    lane.queue.pushBack(std::move(envelope));
+    notifyBlockedConsumers();
+    wakeConsumer();
 }
 
-void Mailbox::enqueueLocked(Envelope &envelope)
-{
-    m_queue->pushBack(std::move(envelope));
-    m_nextSlotHint.store(m_queue->nextSlot(), std::memory_order_relaxed);
-    notifyBlockedConsumersLocked();
-    wakeConsumerLocked();
-}
-
-void Mailbox::notifyBlockedConsumersLocked()
+void Mailbox::notifyBlockedConsumers()
 {
     if (m_blockedConsumers.load(std::memory_order_seq_cst) > 0) {
         // A take() between its check and its wait holds the take lock.
         const auto lock = lockTake();
         m_messageAvailable.notify_all();
     }
+}
+
+void Mailbox::wakeConsumer()
+{
+    if (m_wakePending.load(std::memory_order_seq_cst))
+        return;
+    const auto lock = lockRegistry();
+    wakeConsumerLocked();
 }
 
 void Mailbox::wakeConsumerLocked()
@@ -382,27 +447,104 @@ void Mailbox::releaseLocked(qint64 bytes)
         m_releaseObserver->released(bytes);
 }
 
-void Mailbox::dropOldestLocked()
+void Mailbox::dropOldestUntilReserved(qint64 bytes)
 {
-    releaseLocked(m_queue->popFront(nullptr));
-    m_dropped.fetch_add(1, std::memory_order_relaxed);
-    m_droppedSinceReport.fetch_add(1, std::memory_order_relaxed);
+    auto takeLock = lockTake();
+    m_dropping.fetch_add(1, std::memory_order_seq_cst);
+    const auto reopen = qScopeGuard([this] { m_dropping.fetch_sub(1, std::memory_order_seq_cst); });
+    while (!reserve(bytes, true)) {
+        const qint64 dropped = popOldestLocked(nullptr);
+        if (dropped < 0) {
+            // What fills the queue is still being written by other pushes,
+            // which hold no lock of ours: let them publish it.
+            takeLock.unlock();
+            std::this_thread::yield();
+            takeLock.lock();
+            continue;
+        }
+        countOut(1, dropped);
+        releaseLocked(dropped);
+        m_dropped.fetch_add(1, std::memory_order_relaxed);
+        m_droppedSinceReport.fetch_add(1, std::memory_order_relaxed);
+    }
 }
 
-void Mailbox::trimQueueLocked(EnvelopeQueue::Retired &retired)
+bool Mailbox::anyAvailableLocked() const
 {
-    // Only reads the clock when there is something to free.
-    if (m_queue->spareChunkCount() <= EnvelopeQueue::KeptSpareChunks)
+    return std::any_of(m_lanes.begin(), m_lanes.end(),
+                       [](const std::shared_ptr<Lane> &lane) { return lane->queue.available() > 0; });
+}
+
+qint64 Mailbox::popOldestLocked(Envelope *out)
+{
+    // The oldest message of the lane whose turn it is: the one the consumer
+    // would take next.
+    const std::size_t lanes = m_lanes.size();
+    for (std::size_t i = 0; i < lanes; ++i) {
+        Lane &lane = *m_lanes[(m_nextLane + i) % lanes];
+        if (lane.queue.available() > 0)
+            return lane.queue.popFront(out);
+    }
+    return -1;
+}
+
+EnvelopeQueue::Occupancy Mailbox::takeLocked(qsizetype max, qint64 maxBytes, std::vector<Envelope> &out,
+                                             std::vector<std::shared_ptr<Lane>> &takenFrom)
+{
+    EnvelopeQueue::Occupancy taken;
+    const std::size_t lanes = m_lanes.size();
+    for (std::size_t i = 0; i < lanes && taken.count < max && (taken.count == 0 || taken.bytes < maxBytes); ++i) {
+        const std::shared_ptr<Lane> &lane = m_lanes[(m_nextLane + i) % lanes];
+        const qsizetype available = lane->queue.available();
+        if (available == 0)
+            continue;
+        const EnvelopeQueue::Occupancy moved = lane->queue.takeFront(
+            std::min(available, max - taken.count), taken.count == 0 ? maxBytes : maxBytes - taken.bytes, out);
+        taken.count += moved.count;
+        taken.bytes += moved.bytes;
+        takenFrom.push_back(lane);
+    }
+    // The next batch starts with the next lane, so that none waits behind
+    // another that never runs dry.
+    if (lanes > 0)
+        m_nextLane = (m_nextLane + 1) % lanes;
+    return taken;
+}
+
+void Mailbox::reapLeftLanesLocked(std::vector<std::shared_ptr<Lane>> &reaped)
+{
+    if (m_lanesLeft.load(std::memory_order_relaxed) == 0)
         return;
+    // Taken to the end: their sender left before its last message was.
+    const auto done = [](const std::shared_ptr<Lane> &lane) {
+        return lane->left.load(std::memory_order_seq_cst) && lane->queue.available() == 0;
+    };
+    int count = 0;
+    for (auto it = m_lanes.begin(); it != m_lanes.end();) {
+        if (done(*it)) {
+            reaped.push_back(std::move(*it));
+            it = m_lanes.erase(it);
+            ++count;
+        } else {
+            ++it;
+        }
+    }
+    m_lanesLeft.fetch_sub(count, std::memory_order_relaxed);
+}
+
+void Mailbox::trimQueuesLocked(EnvelopeQueue::Retired &retired)
+{
     if (m_finished.load(std::memory_order_relaxed)) {
-        m_queue->trimSpares(retired);
+        for (const std::shared_ptr<Lane> &lane : m_lanes)
+            lane->queue.trimSpares(retired);
         return;
     }
     const auto now = std::chrono::steady_clock::now();
-    if (now - m_lastSpareTrim >= UnusedChunksKeptFor) {
-        m_queue->trimUnneededSpares(retired);
-        m_lastSpareTrim = now;
-    }
+    if (now - m_lastSpareTrim < UnusedChunksKeptFor)
+        return;
+    for (const std::shared_ptr<Lane> &lane : m_lanes)
+        lane->queue.trimUnneededSpares(retired);
+    m_lastSpareTrim = now;
 }
 
 bool Mailbox::roomWorthNotifyingLocked() const
@@ -420,21 +562,21 @@ bool Mailbox::roomWorthNotifyingLocked() const
 
 bool Mailbox::roomAgainLocked() const
 {
-    const EnvelopeQueue::Occupancy queued = m_queue->occupancyForTake();
+    const EnvelopeQueue::Occupancy queued = occupancy();
     if (queued.count == 0)
         return true;
-    const qint64 bytesBound = m_limits.capacityBytes;
+    const qint64 bytesBound = m_capacityBytes.load(std::memory_order_relaxed);
     const qint64 byteThreshold = std::max(bytesBound / 2, bytesBound - RoomSlackBytes);
-    return queued.count <= m_limits.capacity / 2 && queued.bytes <= byteThreshold
+    return queued.count <= m_capacity.load(std::memory_order_relaxed) / 2 && queued.bytes <= byteThreshold
         && queued.bytes + m_roomNeededBytes.load(std::memory_order_relaxed) <= bytesBound;
 }
 
 void Mailbox::notifyRoom(bool tellWatchers)
 {
-    // A producer between finding the queue full and waiting holds the push
-    // lock: once we had it, each blocked producer is waiting, or will see
-    // the room when it checks.
-    auto lock = lockPush();
+    // A producer between finding the queue full and waiting holds the
+    // registry lock: once we had it, each blocked producer is waiting, or
+    // will see the room when it checks.
+    auto lock = lockRegistry();
     if (tellWatchers)
         tellRoomWatchersLocked();
     lock.unlock();
@@ -443,7 +585,7 @@ void Mailbox::notifyRoom(bool tellWatchers)
 
 void Mailbox::watchForRoom(MailboxRoomWatcher *watcher, qint64 neededBytes)
 {
-    const auto lock = lockPush();
+    const auto lock = lockRegistry();
     if (neededBytes > m_roomNeededBytes.load(std::memory_order_relaxed))
         m_roomNeededBytes.store(neededBytes, std::memory_order_relaxed);
     if (std::find(m_roomWatchers.begin(), m_roomWatchers.end(), watcher) == m_roomWatchers.end()) {
@@ -452,13 +594,13 @@ void Mailbox::watchForRoom(MailboxRoomWatcher *watcher, qint64 neededBytes)
     }
     // Re-checked once counted, see the protocol above: the room may have
     // come between the refused push and now.
-    if (m_consumerGone || roomAgainLocked())
+    if (m_consumerGone.load(std::memory_order_relaxed) || roomAgainLocked())
         tellRoomWatchersLocked();
 }
 
 void Mailbox::stopWatchingForRoom(MailboxRoomWatcher *watcher)
 {
-    const auto lock = lockPush();
+    const auto lock = lockRegistry();
     m_roomWatchers.erase(std::remove(m_roomWatchers.begin(), m_roomWatchers.end(), watcher), m_roomWatchers.end());
     m_roomWatcherCount.store(int(m_roomWatchers.size()), std::memory_order_relaxed);
 }
@@ -472,12 +614,14 @@ void Mailbox::tellRoomWatchersLocked()
         watcher->roomAvailable();
 }
 
-Mailbox::PushResult Mailbox::offerLocked(Envelope &envelope, const std::atomic<bool> *senderOpen)
+Mailbox::PushResult Mailbox::offerLocked(Lane &lane, Envelope &envelope, const std::atomic<bool> *senderOpen)
 {
-    if (m_consumerGone || finishedLocked() || (senderOpen && !senderOpen->load()))
+    if (m_consumerGone.load(std::memory_order_seq_cst) || lane.left.load(std::memory_order_relaxed)
+        || (senderOpen && !senderOpen->load())) {
         return PushResult::Closed;
-    if (!fitsLocked(envelope.bytes)) {
-        switch (m_limits.policy) {
+    }
+    if (!reserve(envelope.bytes)) {
+        switch (m_policy.load(std::memory_order_relaxed)) {
         case OverflowPolicy::Reject:
         case OverflowPolicy::Block:
             return PushResult::Full;
@@ -485,53 +629,61 @@ Mailbox::PushResult Mailbox::offerLocked(Envelope &envelope, const std::atomic<b
             m_dropped.fetch_add(1, std::memory_order_relaxed);
             m_droppedSinceReport.fetch_add(1, std::memory_order_relaxed);
             return PushResult::DroppedNewest;
-        case OverflowPolicy::DropOldest: {
-            const auto takeLock = lockTake();
-            while (!fitsLocked(envelope.bytes))
-                dropOldestLocked();
+        case OverflowPolicy::DropOldest:
+            dropOldestUntilReserved(envelope.bytes);
             break;
         }
-        }
     }
-    enqueueLocked(envelope);
+    enqueueLocked(lane, envelope);
     return PushResult::Queued;
 }
 
-Mailbox::PushResult Mailbox::push(Envelope &envelope, bool mayBlock, const std::atomic<bool> *senderOpen)
+bool Mailbox::mayStillWaitLocked(const Lane &lane, const Envelope &envelope, const std::atomic<bool> *senderOpen) const
 {
-    m_payloadReturn.freeHandedOver();
-    // Most likely the slot this push will write (or the one next to it, if
-    // another producer is first): its line is fetched while this thread
-    // waits for the lock, not while it holds it. A stale address is harmless
-    // to a prefetch.
-    if (void *slot = m_nextSlotHint.load(std::memory_order_relaxed))
-        __builtin_prefetch(slot, 1);
-    auto lock = lockPush();
+    return !fits(envelope.bytes) && !m_consumerGone.load(std::memory_order_relaxed)
+        && !lane.left.load(std::memory_order_relaxed) && (!senderOpen || senderOpen->load());
+}
+
+Mailbox::PushResult Mailbox::push(Lane &lane, Envelope &envelope, bool mayBlock, const std::atomic<bool> *senderOpen)
+{
+    lane.payloadReturn.freeHandedOver();
+    // In-process, the consumer hands a small payload back to this lane's
+    // producer; a connection that consumes ignores it.
+    if (envelope.returnable)
+        envelope.returnTo = &lane.payloadReturn;
     for (;;) {
-        const PushResult result = offerLocked(envelope, senderOpen);
-        if (result != PushResult::Full || !mayBlock || m_limits.policy != OverflowPolicy::Block)
-            return result;
+        {
+            const auto laneLock = spinLock(lane.mutex);
+            const PushResult result = offerLocked(lane, envelope, senderOpen);
+            if (result != PushResult::Full || !mayBlock
+                || m_policy.load(std::memory_order_relaxed) != OverflowPolicy::Block) {
+                return result;
+            }
+        }
+        // Waits without the lane's lock: another thread pushing through the
+        // same sender learns on its own whether it may wait.
+        auto lock = lockRegistry();
         m_blockedProducers.fetch_add(1, std::memory_order_seq_cst);
         // Re-checked once counted, see the protocol above. The timeout is a
         // safety net, not the wake-up: should the consumer stop draining
         // above half (say, its slot waits for a lock this producer's thread
         // holds), room for this one message is still noticed.
-        if (!fitsLocked(envelope.bytes))
+        if (mayStillWaitLocked(lane, envelope, senderOpen))
             m_roomAvailable.wait_for(lock, BlockedRecheckInterval);
         m_blockedProducers.fetch_sub(1, std::memory_order_relaxed);
     }
 }
 
-qint64 Mailbox::pushFront(std::deque<Envelope> &batch)
+qint64 Mailbox::pushFront(Lane &lane, std::deque<Envelope> &batch)
 {
     qint64 discarded = 0;
     std::vector<Envelope> refused; // destroyed after unlocking: payloads may run user code
     {
-        const auto lock = lockPush();
+        const auto laneLock = spinLock(lane.mutex);
         while (!batch.empty()) {
             Envelope &front = batch.front();
             const qint64 bytes = front.bytes;
-            const PushResult result = offerLocked(front, nullptr);
+            const PushResult result = offerLocked(lane, front, nullptr);
             if (result == PushResult::Full)
                 break;
             if (result != PushResult::Queued) {
@@ -544,12 +696,14 @@ qint64 Mailbox::pushFront(std::deque<Envelope> &batch)
     return discarded;
 }
 
-bool Mailbox::pushUnbounded(Envelope &envelope)
+bool Mailbox::pushUnbounded(Lane &lane, Envelope &envelope)
 {
-    const auto lock = lockPush();
-    if (m_consumerGone)
+    const auto laneLock = spinLock(lane.mutex);
+    Q_ASSERT(!lane.left.load(std::memory_order_relaxed));
+    if (m_consumerGone.load(std::memory_order_seq_cst) || lane.left.load(std::memory_order_relaxed))
         return false;
-    enqueueLocked(envelope);
+    countIn(1, envelope.bytes);
+    enqueueLocked(lane, envelope);
     return true;
 }
 
@@ -561,72 +715,92 @@ void Mailbox::setReleaseObserver(MailboxReleaseObserver *observer)
 
 bool Mailbox::consumerDrainsOnCurrentThread() const
 {
-    const auto lock = lockPush();
+    const auto lock = lockRegistry();
     return m_consumer && m_consumer->drainsOnCurrentThread();
 }
 
 void Mailbox::attachConsumer(MailboxConsumer *consumer)
 {
     const BothLocks locks = lockBoth();
-    Q_ASSERT(!m_consumerGone);
+    Q_ASSERT(!m_consumerGone.load(std::memory_order_relaxed));
     m_consumer = consumer;
     m_wakePending.store(false, std::memory_order_seq_cst);
-    if (m_queue->available() > 0 || finishedLocked())
+    if (anyAvailableLocked() || finishedLocked())
         wakeConsumerLocked();
 }
 
 void Mailbox::detachConsumer()
 {
-    auto fresh = std::make_unique<EnvelopeQueue>();
-    std::unique_ptr<EnvelopeQueue> discarded;
+    // Destroyed after unlocking: payload destructors may be arbitrary user code.
+    std::vector<Envelope> discarded;
+    EnvelopeQueue::Retired retired;
+    std::vector<std::shared_ptr<Lane>> lanes;
     {
         const BothLocks locks = lockBoth();
         m_consumer = nullptr;
-        m_consumerGone = true;
-        const qint64 bytes = m_queue->occupancy().bytes;
-        discarded = std::exchange(m_queue, std::move(fresh));
-        m_nextSlotHint.store(nullptr, std::memory_order_relaxed);
-        releaseLocked(bytes);
+        m_consumerGone.store(true, std::memory_order_seq_cst);
+        lanes = m_lanes;
         m_roomAvailable.notify_all();
         m_messageAvailable.notify_all();
         tellRoomWatchersLocked();
     }
-    // Payload destructors run outside the locks: they may be arbitrary user code.
-    m_payloadReturn.clear();
+    // A push that found the consumer still there queues its message before
+    // it lets go of its lane: once this had each lane's lock, nothing more
+    // enters it, and what did is discarded here.
+    for (const std::shared_ptr<Lane> &lane : lanes) {
+        const auto laneLock = spinLock(lane->mutex);
+        const auto takeLock = lockTake();
+        const qsizetype available = lane->queue.available();
+        if (available > 0) {
+            const EnvelopeQueue::Occupancy taken =
+                lane->queue.takeFront(available, std::numeric_limits<qint64>::max(), discarded);
+            countOut(taken.count, taken.bytes);
+            releaseLocked(taken.bytes);
+        }
+        lane->queue.trimSpares(retired);
+    }
+    for (const std::shared_ptr<Lane> &lane : lanes)
+        lane->payloadReturn.clear();
 }
 
 bool Mailbox::queueDrainedLocked() const
 {
     // m_finished first: it is stored after the last push it follows.
-    return m_finished.load(std::memory_order_seq_cst) && m_queue->available() == 0;
+    return m_finished.load(std::memory_order_seq_cst) && !anyAvailableLocked();
 }
 
 Mailbox::Batch Mailbox::takeBatch(std::vector<Envelope> &out, qsizetype max, qint64 maxBytes)
 {
-    EnvelopeQueue::Retired retired; // freed after unlocking
+    // Freed after unlocking.
+    EnvelopeQueue::Retired retired;
+    std::vector<std::shared_ptr<Lane>> reaped;
     bool notify = false;
     Batch batch;
     {
         const auto lock = lockTake();
-        const qsizetype count = std::min<qsizetype>(max, m_queue->available());
-        releaseLocked(m_queue->takeFront(count, maxBytes, out).bytes);
+        const EnvelopeQueue::Occupancy taken = takeLocked(max, maxBytes, out, batch.lanes);
+        reapLeftLanesLocked(reaped);
+        countOut(taken.count, taken.bytes);
+        releaseLocked(taken.bytes);
         notify = roomWorthNotifyingLocked();
         // Read before written: an exchange would take the line from the
         // producers at every batch.
         if (m_droppedSinceReport.load(std::memory_order_relaxed) != 0)
             batch.lagged = m_droppedSinceReport.exchange(0, std::memory_order_relaxed);
-        batch.more = m_queue->available() > 0;
+        batch.more = anyAvailableLocked();
         if (!batch.more) {
             m_wakePending.store(false, std::memory_order_seq_cst);
-            // A push published since available() looked may have found the
-            // wake-up still pending: then this consumer schedules itself.
-            if (m_queue->available() > 0 && !m_wakePending.exchange(true, std::memory_order_seq_cst))
+            // A push published since the lanes were looked at may have found
+            // the wake-up still pending: then this consumer schedules itself.
+            if (anyAvailableLocked() && !m_wakePending.exchange(true, std::memory_order_seq_cst))
                 batch.more = true;
         }
         batch.finished = !batch.more && queueDrainedLocked();
-        if (m_queue->available() == 0)
-            trimQueueLocked(retired);
+        if (!batch.more)
+            trimQueuesLocked(retired);
     }
+    for (const std::shared_ptr<Lane> &lane : reaped)
+        lane->payloadReturn.clear();
     if (notify)
         notifyRoom(true);
     return batch;
@@ -634,19 +808,21 @@ Mailbox::Batch Mailbox::takeBatch(std::vector<Envelope> &out, qsizetype max, qin
 
 Mailbox::TakeResult Mailbox::take(Envelope &out, QDeadlineTimer deadline, qint64 *lagged)
 {
-    EnvelopeQueue::Retired retired; // freed after unlocking
+    // Freed after unlocking.
+    EnvelopeQueue::Retired retired;
+    std::vector<std::shared_ptr<Lane>> reaped;
     bool notify = false;
     bool tellWatchers = false;
     {
         auto lock = lockTake();
-        while (m_queue->available() == 0) {
-            if (m_consumerGone || queueDrainedLocked())
+        while (!anyAvailableLocked()) {
+            if (m_consumerGone.load(std::memory_order_relaxed) || queueDrainedLocked())
                 return TakeResult::Finished;
             if (deadline.hasExpired())
                 return TakeResult::TimedOut;
             m_blockedConsumers.fetch_add(1, std::memory_order_seq_cst);
             // Re-checked once counted, see the protocol above.
-            if (m_queue->available() == 0 && !m_consumerGone && !queueDrainedLocked()) {
+            if (!anyAvailableLocked() && !m_consumerGone.load(std::memory_order_relaxed) && !queueDrainedLocked()) {
                 if (deadline.isForever())
                     m_messageAvailable.wait(lock);
                 else
@@ -654,7 +830,11 @@ Mailbox::TakeResult Mailbox::take(Envelope &out, QDeadlineTimer deadline, qint64
             }
             m_blockedConsumers.fetch_sub(1, std::memory_order_relaxed);
         }
-        releaseLocked(m_queue->popFront(&out));
+        const qint64 bytes = popOldestLocked(&out);
+        out.returnTo = nullptr; // its lane may go before the envelope
+        m_nextLane = (m_nextLane + 1) % m_lanes.size();
+        countOut(1, bytes);
+        releaseLocked(bytes);
         // One message at a time: whoever takes that way may take no more for
         // a while, so a blocked producer hears of every bit of room.
         tellWatchers = roomWorthNotifyingLocked();
@@ -667,12 +847,22 @@ Mailbox::TakeResult Mailbox::take(Envelope &out, QDeadlineTimer deadline, qint64
         // m_wakePending stays as it is: a wake-up already in flight clears it
         // when it runs, and clearing it here would post one event per message
         // to a receiver whose thread may never process them.
-        if (m_queue->available() == 0)
-            trimQueueLocked(retired);
+        if (!anyAvailableLocked())
+            trimQueuesLocked(retired);
+        reapLeftLanesLocked(reaped);
     }
+    for (const std::shared_ptr<Lane> &lane : reaped)
+        lane->payloadReturn.clear();
     if (notify)
         notifyRoom(tellWatchers);
     return TakeResult::Taken;
+}
+
+void Mailbox::freeReturnedPayloads()
+{
+    const auto lock = lockTake();
+    for (const std::shared_ptr<Lane> &lane : m_lanes)
+        lane->payloadReturn.clear();
 }
 
 qint64 Mailbox::droppedCount() const
@@ -682,9 +872,12 @@ qint64 Mailbox::droppedCount() const
 
 qsizetype Mailbox::queuedCount() const
 {
-    // Exact: under the take lock only pushes can change it, after the load.
+    // Exact: under the take lock only pushes can change it, after the loads.
     const auto lock = lockTake();
-    return m_queue->available();
+    qsizetype queued = 0;
+    for (const std::shared_ptr<Lane> &lane : m_lanes)
+        queued += lane->queue.available();
+    return queued;
 }
 
 int Mailbox::blockedProducerCount() const
@@ -695,7 +888,16 @@ int Mailbox::blockedProducerCount() const
 qsizetype Mailbox::queueChunkCount() const
 {
     const auto lock = lockTake();
-    return m_queue->chunkCount();
+    qsizetype chunks = 0;
+    for (const std::shared_ptr<Lane> &lane : m_lanes)
+        chunks += lane->queue.chunkCount();
+    return chunks;
+}
+
+qsizetype Mailbox::laneCount() const
+{
+    const auto lock = lockTake();
+    return qsizetype(m_lanes.size());
 }
 
 bool Mailbox::isFinished() const

@@ -19,15 +19,16 @@
 
 namespace Qonduit {
 
-// The FIFO behind a Mailbox, with a producer side and a consumer side that
-// never wait for each other: envelopes in a singly linked list of chunks of
-// ChunkSlots slots, and four counters (messages and bytes pushed, messages and
-// bytes taken), each written by one side only. A push writes its slot, then
+// The FIFO behind one lane of a Mailbox, with a producer side and a consumer
+// side that never wait for each other: envelopes in a singly linked list of
+// chunks of ChunkSlots slots, and two counters (messages pushed, messages
+// taken), each written by one side only. A push writes its slot, then
 // publishes it by storing the pushed count; the consumer takes what the
 // pushed count it reads covers.
 //
-// At most one thread at a time on each side: the mailbox holds its push lock
-// around producer-side calls and its take lock around consumer-side calls.
+// At most one thread at a time on each side: the mailbox holds the lane's
+// lock around producer-side calls and its take lock around consumer-side
+// calls.
 //
 // The tail takes a chunk from a pool of spares (or allocates one) when it
 // fills the last one, and the head gives a chunk back when it leaves it; a
@@ -77,22 +78,14 @@ public:
     Q_DISABLE_COPY_MOVE(EnvelopeQueue)
 
     // --- producer side ---
-    // What is queued as the producer side sees it: exact at the moment of the
-    // call, and since only the consumer side can change it meanwhile, it can
-    // only have shrunk since. (Reads the taken count before the taken bytes;
-    // the consumer side stores them the other way round.)
-    Occupancy occupancyForPush() const;
     // Writes the envelope into the next slot and publishes it (a sequentially
     // consistent store of the pushed count, which the mailbox's wake-up
     // protocol pairs with its own loads).
     void pushBack(Envelope &&envelope);
-    // Where the next push writes, if that is in the current chunk.
-    void *nextSlot() const;
 
     // --- consumer side ---
     // Published and not yet taken.
     qsizetype available() const;
-    Occupancy occupancyForTake() const;
     // Takes the front envelope, moving it to out if not nullptr, and returns
     // its bytes. Requires available() > 0.
     qint64 popFront(Envelope *out);
@@ -100,9 +93,6 @@ public:
     // out, stopping early once they reach maxBytes (at least one is moved),
     // and returns how many it moved and their bytes.
     Occupancy takeFront(qsizetype count, qint64 maxBytes, std::vector<Envelope> &out);
-
-    // --- both sides locked ---
-    Occupancy occupancy() const { return occupancyForTake(); }
 
     // --- the pool, any thread ---
     // Chunks allocated, in the queue or spare.
@@ -125,13 +115,11 @@ private:
     Chunk *m_tail = nullptr;
     int m_tailIndex = 0; // first free slot in m_tail
     std::atomic<qint64> m_pushed{0};
-    std::atomic<qint64> m_pushedBytes{0};
     std::atomic<Chunk *> m_first{nullptr}; // the first chunk, for the consumer side
     char m_padding1[64];
     Chunk *m_head = nullptr; // nullptr until the first take
     int m_headIndex = 0;     // front slot in m_head
     std::atomic<qint64> m_taken{0};
-    std::atomic<qint64> m_takenBytes{0};
     char m_padding2[64];
     mutable std::mutex m_poolMutex;
     Chunk *m_spares = nullptr; // most recently given back first
@@ -174,8 +162,8 @@ protected:
 // to half its message bound and 1 MiB below its byte bound (half of it, when
 // smaller) and the refused message fits, or its consumer left (so that the
 // next push learns why).
-// Called once per watchForRoom(), with the push lock held, from the thread
-// that made the room; must only schedule.
+// Called once per watchForRoom(), with the mailbox's registry lock held, from
+// the thread that made the room; must only schedule.
 class MailboxRoomWatcher
 {
 public:
@@ -185,21 +173,30 @@ protected:
     ~MailboxRoomWatcher() = default;
 };
 
-// The cross-thread core every channel stands on: a bounded FIFO queue shared
-// by any number of producers and one consumer.
+// The cross-thread core every channel stands on: a bounded queue shared by
+// any number of senders and one consumer, built of one FIFO lane per sender
+// (decision D53).
 //
-// Thread safety: every member may be called from any thread at once.
-// Locking: producers serialize on a push lock and the consumer on a take
-// lock; the two sides meet only in the queue's counters, so that neither ever
-// waits for the other (a consumer moving out a batch holds up no producer).
-// What involves both (DropOldest, limits, the consumer, the release observer,
-// detaching) takes both, always the push lock first. "The mailbox locked"
-// below means: the push lock for wake() and drainsOnCurrentThread(), the take
-// lock or both for released().
+// Thread safety: every member may be called from any thread at once; a
+// sender's lane may be pushed to from any thread at once.
+// Locking: the pushes of one sender serialize on its lane's lock, the
+// consumer on the take lock; the lanes of different senders share no lock
+// and no written cache line but the queue's two occupancy counters, and a
+// consumer moving out a batch holds up no producer. What is rare or involves
+// both sides (senders joining and leaving, the consumer, limits, room
+// watchers, waking the consumer) takes the registry lock, and the take lock
+// when it touches the lanes. Lock order: a lane's, the registry's, the take
+// lock. "The mailbox locked" below means: the registry lock for wake(),
+// drainsOnCurrentThread() and roomAvailable(), the take lock for released().
+// Bounds: a push reserves its place in the occupancy counters before it
+// writes its lane, so the bounds hold exactly however many senders push.
 // Blocking: only push(…, mayBlock = true) and take() block, and only on a
-// condition variable of this mailbox. Ordering: messages from one producer
-// thread leave in the order they were pushed. Ownership: a queued Envelope
-// belongs to the mailbox until takeBatch()/take() moves it out.
+// condition variable of this mailbox.
+// Ordering: messages of one sender leave in the order they were pushed; the
+// consumer takes from the lanes in turn, so the messages of different
+// senders interleave with no other order between them.
+// Ownership: a queued Envelope belongs to the mailbox until
+// takeBatch()/take() moves it out.
 //
 // Wake-ups: the consumer is woken once when the queue turns non-empty; it then
 // drains in batches. After takeBatch() returns more == true the wake-up is
@@ -208,6 +205,10 @@ protected:
 class Mailbox
 {
 public:
+    // One sender's FIFO, from addSender() until the sender leaves and its
+    // messages are taken.
+    class Lane;
+
     struct Limits
     {
         qsizetype capacity = 1;
@@ -219,7 +220,7 @@ public:
         Queued,
         DroppedNewest, // the policy discarded the message; counted as a drop
         Full,          // Reject, or Block for a caller that may not wait
-        Closed,        // the consumer is gone, or every sender already left
+        Closed,        // the consumer is gone, or the sender already left
     };
 
     struct Batch
@@ -227,11 +228,15 @@ public:
         qint64 lagged = 0;     // drops since the last batch or take()
         bool more = false;     // messages remain: schedule another drain
         bool finished = false; // every sender left and the queue is empty
+        // The lanes the batch came from, kept alive with the payload
+        // returns its envelopes point to.
+        std::vector<std::shared_ptr<Lane>> lanes;
     };
 
     enum class TakeResult { Taken, TimedOut, Finished };
 
     explicit Mailbox(const Limits &limits);
+    ~Mailbox();
     Q_DISABLE_COPY_MOVE(Mailbox)
 
     Limits limits() const;
@@ -246,32 +251,31 @@ public:
     void updateLimits(Apply apply)
     {
         const BothLocks locks = lockBoth();
-        apply(m_limits);
-        m_roomAvailable.notify_all();
-        if (roomAgainLocked())
-            tellRoomWatchersLocked();
+        Limits changed = limits();
+        apply(changed);
+        storeLimitsLocked(changed);
     }
 
     // --- producer side ---
-    // A channel is finished once it had senders and the last one left; a
-    // finished channel takes no new sender (addSender returns false).
-    bool addSender();
-    void removeSender();
-    // Queues envelope, moving from it only when the result is Queued. With
-    // mayBlock and the Block policy, waits for room instead of returning Full;
-    // a consumer that leaves, or senderOpen turning false (the sender was
-    // closed by another thread), ends the wait with Closed.
-    PushResult push(Envelope &envelope, bool mayBlock, const std::atomic<bool> *senderOpen = nullptr);
-    // Queues envelopes from the front of batch under one lock, each as a
-    // push() that may not block would, until one finds the queue full: that
-    // one and those behind it stay in batch. Returns the bytes of the
-    // envelopes taken from batch without being queued (dropped by
-    // DropNewest, or the consumer is gone).
-    qint64 pushFront(std::deque<Envelope> &batch);
+    // A new sender's lane; nullptr once the channel finished (it had senders
+    // and the last one left), which takes no new sender.
+    std::shared_ptr<Lane> addSender();
+    // The sender of lane leaves: nothing more is queued through it.
+    void removeSender(Lane &lane);
+    // Queues envelope through lane, moving from it only when the result is
+    // Queued. With mayBlock and the Block policy, waits for room instead of
+    // returning Full; a consumer that leaves, or senderOpen turning false
+    // (the sender was closed by another thread), ends the wait with Closed.
+    PushResult push(Lane &lane, Envelope &envelope, bool mayBlock, const std::atomic<bool> *senderOpen = nullptr);
+    // Queues envelopes from the front of batch, each as a push() that may not
+    // block would, until one finds the queue full: that one and those behind
+    // it stay in batch. Returns the bytes of the envelopes taken from batch
+    // without being queued (dropped by DropNewest, or the consumer is gone).
+    qint64 pushFront(Lane &lane, std::deque<Envelope> &batch);
     // Queues envelope whatever the bounds and the policy: for the one event
     // that ends a stream, which no policy may drop. Fails only when the
     // consumer is gone.
-    bool pushUnbounded(Envelope &envelope);
+    bool pushUnbounded(Lane &lane, Envelope &envelope);
     // After a push of neededBytes returned Full: watcher hears of the next
     // room, once, and only when a message that large fits again (else the
     // retry it makes would be refused, over and over). A watcher already
@@ -289,50 +293,77 @@ public:
     // The consumer is gone for good: the queue is freed, blocked producers
     // return Closed and later pushes fail.
     void detachConsumer();
-    // Moves up to max messages, oldest first, to the end of out; fewer when
-    // those moved reach maxBytes (but always one when any is queued).
+    // Moves up to max messages to the end of out, taking from the lanes in
+    // turn, each lane's oldest first; fewer when those moved reach maxBytes
+    // (but always one when any is queued). The envelopes' returnTo stay
+    // valid while the batch returned lives.
     Batch takeBatch(std::vector<Envelope> &out, qsizetype max,
                     qint64 maxBytes = std::numeric_limits<qint64>::max());
     // Waits until a message arrives, the deadline passes or the channel
     // finishes. lagged receives the drops since the last take.
     TakeResult take(Envelope &out, QDeadlineTimer deadline, qint64 *lagged);
+    // Frees the payloads handed back that no producer will come to free:
+    // once a batch reported finished.
+    void freeReturnedPayloads();
 
     qint64 droppedCount() const;
     qsizetype queuedCount() const;
     bool isFinished() const;
     // Producers waiting for room right now (Block policy).
     int blockedProducerCount() const;
-    // Queue chunks allocated, spares included (for tests).
+    // Queue chunks allocated, spares included, in every lane (for tests).
     qsizetype queueChunkCount() const;
-    // Where the consumer hands delivered payloads back for a producer to
-    // free; push() frees them. Its consumer side is the consumer's.
-    PayloadReturn &payloadReturn() { return m_payloadReturn; }
+    // Lanes held: those of the senders, and of senders that left whose
+    // messages are not all taken (for tests).
+    qsizetype laneCount() const;
 
 private:
     struct BothLocks
     {
-        std::unique_lock<std::mutex> push;
+        std::unique_lock<std::mutex> registry;
         std::unique_lock<std::mutex> take;
     };
-    std::unique_lock<std::mutex> lockPush() const;
+    std::unique_lock<std::mutex> lockRegistry() const;
     std::unique_lock<std::mutex> lockTake() const;
     BothLocks lockBoth() const;
+    void storeLimitsLocked(const Limits &limits);
 
-    // Push lock held.
+    // The occupancy counters, any thread.
+    EnvelopeQueue::Occupancy occupancy() const;
+    bool fits(qint64 incomingBytes) const;
+    // Counts one message of bytes in, if it fits: false (counting nothing)
+    // if not. dropping: for the DropOldest push that makes room.
+    bool reserve(qint64 bytes, bool dropping = false);
+    void countIn(qsizetype count, qint64 bytes);
+    void countOut(qsizetype count, qint64 bytes);
+
+    // Lane lock held.
     // One envelope, without waiting: Full when it must wait or be refused.
-    PushResult offerLocked(Envelope &envelope, const std::atomic<bool> *senderOpen);
-    bool fitsLocked(qint64 incomingBytes) const;
+    PushResult offerLocked(Lane &lane, Envelope &envelope, const std::atomic<bool> *senderOpen);
+    void enqueueLocked(Lane &lane, Envelope &envelope);
+    void dropOldestUntilReserved(qint64 bytes);
+    void notifyBlockedConsumers();
+    void wakeConsumer();
+    // Registry lock held.
     bool finishedLocked() const { return m_hadSenders && m_senders == 0; }
-    void enqueueLocked(Envelope &envelope);
     void wakeConsumerLocked();
-    void notifyBlockedConsumersLocked();
     void tellRoomWatchersLocked();
-    // Both locks held.
-    void dropOldestLocked();
+    // Whether a producer refused for room waits for it.
+    bool mayStillWaitLocked(const Lane &lane, const Envelope &envelope, const std::atomic<bool> *senderOpen) const;
     // Take lock held.
+    bool anyAvailableLocked() const;
+    // Adds the lanes it took from to takenFrom.
+    EnvelopeQueue::Occupancy takeLocked(qsizetype max, qint64 maxBytes, std::vector<Envelope> &out,
+                                        std::vector<std::shared_ptr<Lane>> &takenFrom);
+    // Takes the front of the next lane that has one, moving it to out if not
+    // nullptr; returns its bytes, or -1 if no lane has a message.
+    qint64 popOldestLocked(Envelope *out);
+    // Moves the lanes whose sender left and whose messages are all taken to
+    // reaped.
+    void reapLeftLanesLocked(std::vector<std::shared_ptr<Lane>> &reaped);
     void releaseLocked(qint64 bytes);
     bool roomWorthNotifyingLocked() const;
-    void trimQueueLocked(EnvelopeQueue::Retired &retired);
+    void trimQueuesLocked(EnvelopeQueue::Retired &retired);
     bool queueDrainedLocked() const;
     bool roomAgainLocked() const;
     // No lock held: wakes producers blocked for room, once none is between
@@ -341,44 +372,50 @@ private:
     void notifyRoom(bool tellWatchers);
 
     // Grouped by who writes them how often, with padding between the groups
-    // so that no two share a cache line: a producer's lock must not stall on
-    // a line the consumer just wrote, nor the other way round.
-    // Push side, written by every push.
-    mutable std::mutex m_pushMutex;
-    int m_senders = 0; // push lock
-    bool m_hadSenders = false; // push lock
-    std::atomic<void *> m_nextSlotHint{nullptr}; // written under the push lock
-    std::vector<MailboxRoomWatcher *> m_roomWatchers; // push lock
-    char m_pushSidePadding[64];
+    // so that no two share a cache line.
+    // Written by every push and every batch: the messages and bytes queued
+    // or reserved by a push about to queue.
+    std::atomic<qint64> m_queuedCount{0};
+    std::atomic<qint64> m_queuedBytes{0};
+    std::atomic<int> m_dropping{0}; // DropOldest pushes making room: only they reserve
+    char m_countersPadding[64];
+    // The registry, written when senders come and go, consumers attach and
+    // watchers wait.
+    mutable std::mutex m_registryMutex;
+    int m_senders = 0;
+    bool m_hadSenders = false;
+    std::vector<MailboxRoomWatcher *> m_roomWatchers;
+    char m_registryPadding[64];
     // Take side, written by every batch.
     mutable std::mutex m_takeMutex;
-    std::chrono::steady_clock::time_point m_lastSpareTrim; // take lock
+    std::vector<std::shared_ptr<Lane>> m_lanes; // take lock; added under both
+    std::size_t m_nextLane = 0;                 // take lock: where the next batch starts
+    std::chrono::steady_clock::time_point m_lastSpareTrim;
     char m_takeSidePadding[64];
-    // Read by both sides all the time, written now and then.
-    // Replaced (under both locks) when the consumer detaches, so that what
-    // was queued is destroyed after unlocking.
-    std::unique_ptr<EnvelopeQueue> m_queue;
-    // Written under both locks, read under either.
-    Limits m_limits;
+    // Read by both sides all the time, written now and then (under both
+    // locks, unless said otherwise).
+    std::atomic<qsizetype> m_capacity;
+    std::atomic<qint64> m_capacityBytes;
+    std::atomic<OverflowPolicy> m_policy;
     MailboxConsumer *m_consumer = nullptr;
     MailboxReleaseObserver *m_releaseObserver = nullptr;
-    bool m_consumerGone = false;
+    std::atomic<bool> m_consumerGone{false};
     std::atomic<bool> m_finished{false}; // finishedLocked(), for the take side
     std::atomic<int> m_blockedProducers{0};
     std::atomic<int> m_roomWatcherCount{0}; // m_roomWatchers.size(), for the take side
     // The largest message a waiting watcher was refused; written under the
-    // push lock before m_roomWatcherCount, read by the take side after it.
+    // registry lock before m_roomWatcherCount, read by the take side after it.
     std::atomic<qint64> m_roomNeededBytes{0};
     std::atomic<int> m_blockedConsumers{0};
+    std::atomic<int> m_lanesLeft{0}; // lanes whose sender left, not yet reaped
     std::atomic<qint64> m_droppedSinceReport{0}; // read by every batch, written by drops
     char m_sharedPadding[64];
     // Written by both sides when a batch empties the queue and the next push
     // wakes the consumer, or when waiting.
     std::atomic<bool> m_wakePending{false};
     std::atomic<qint64> m_dropped{0};
-    std::condition_variable m_roomAvailable;    // waited on with the push lock
+    std::condition_variable m_roomAvailable;    // waited on with the registry lock
     std::condition_variable m_messageAvailable; // waited on with the take lock
-    PayloadReturn m_payloadReturn;
 };
 
 } // namespace Qonduit

@@ -53,8 +53,6 @@ void PayloadReturn::handOver()
 
 void PayloadReturn::freeHandedOver()
 {
-    if (!m_hasProducers.load(std::memory_order_relaxed))
-        m_hasProducers.store(true, std::memory_order_relaxed);
     if (!m_handedOver.load(std::memory_order_relaxed))
         return;
     Bin *const bin = m_handedOver.exchange(nullptr, std::memory_order_acquire);

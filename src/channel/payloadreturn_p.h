@@ -22,23 +22,25 @@ namespace Qonduit {
 // 64-byte messages that took the sender's malloc() from the top of its
 // profile and raised the throughput of one producer by about a third.
 //
-// Only mailboxes with producers that push() collect: a socket channel's
-// receiving mailbox is fed by its connection, on the receiver's own thread,
-// and never frees anything handed over; collecting there only delayed every
-// free by a batch (about 5% fewer 64-byte messages per second).
+// Each sender's lane of a mailbox has one (decision D53), filled with the
+// payloads of that lane's messages and emptied by that lane's pushes: with
+// one thread per sender, every block goes back to the thread that allocated
+// it. Only messages queued with push() carry it: a socket channel's receiving
+// mailbox is fed by its connection, on the receiver's own thread, and never
+// frees anything handed over; collecting there only delayed every free by a
+// batch (about 5% fewer 64-byte messages per second).
 //
 // Only QByteArray and QString payloads that hold at most SmallPayloadBytes
 // (their capacity: a few bytes read into a large buffer keep the buffer) are
 // returned: their destructor does nothing but free memory, so which thread
 // runs it cannot matter, and beyond that size an allocation is not cached per
 // thread anyway. The consumer fills a bin of at most MaxBinPayloads payloads
-// per batch and hands it over; the next push of any producer frees it. A
+// per batch and hands it over; the next push through the lane frees it. A
 // consumer that finds the bin it handed over last still unclaimed frees that
-// one itself, so at most one bin waits for a producer: the memory freed late
-// is bounded by MaxBinPayloads * SmallPayloadBytes (about 1 MiB), and is
-// typically one batch of small messages. The price is that a push may first
-// free up to a batch of small blocks, some of which other producers
-// allocated.
+// one itself, so at most one bin per lane waits for its producer: the memory
+// freed late is bounded by MaxBinPayloads * SmallPayloadBytes (about 1 MiB)
+// per sender, and is typically one batch of small messages. The price is
+// that a push may first free up to a batch of small blocks.
 //
 // Thread safety: the consumer side is called by one thread at a time (the
 // mailbox's consumer), the producer side by any number at once, and clear()
@@ -60,8 +62,6 @@ public:
     static bool isReturnable(const QVariant &payload);
 
     // --- consumer side ---
-    // Whether collecting is worth it: a producer called freeHandedOver().
-    bool hasProducers() const { return m_hasProducers.load(std::memory_order_relaxed); }
     // Moves payload, which isReturnable(), into the bin being filled; returns
     // false, leaving payload alone, if the bin is full.
     bool collect(QVariant &payload);
@@ -87,7 +87,6 @@ private:
     char m_padding[64];
     std::atomic<Bin *> m_handedOver{nullptr};
     std::atomic<Bin *> m_emptied{nullptr}; // freed by a producer, for the consumer to fill again
-    std::atomic<bool> m_hasProducers{false};
 };
 
 } // namespace Qonduit

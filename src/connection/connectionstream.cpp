@@ -13,10 +13,11 @@ ConnectionStream::ConnectionStream(Connection &connection, quint32 streamId, std
     , incoming(std::move(in))
     , sendWindow(window)
     , m_connection(connection)
-{
     // The connection is one of the incoming queue's senders: the receiver's
     // closed() waits for the peer's CLOSE.
-    incoming->addSender();
+    , m_incomingLane(incoming->addSender())
+{
+    Q_ASSERT(m_incomingLane); // a fresh mailbox, which no sender left yet
     incoming->setReleaseObserver(this);
     outgoing->attachConsumer(this);
 }
@@ -52,7 +53,7 @@ void ConnectionStream::arrive(Envelope envelope)
 
 qint64 ConnectionStream::deliverParked()
 {
-    return incoming->pushFront(m_parked);
+    return incoming->pushFront(*m_incomingLane, m_parked);
 }
 
 void ConnectionStream::endIncoming(Error error, const QString &text)
@@ -63,13 +64,13 @@ void ConnectionStream::endIncoming(Error error, const QString &text)
     // Complete messages that waited for room still reach the receiver, before
     // the event that ends the stream; no policy may drop that event.
     for (Envelope &parked : m_parked)
-        incoming->pushUnbounded(parked);
+        incoming->pushUnbounded(*m_incomingLane, parked);
     m_parked.clear();
     if (error != Error::NoError) {
         Envelope event = Envelope::error(error, text);
-        incoming->pushUnbounded(event);
+        incoming->pushUnbounded(*m_incomingLane, event);
     }
-    incoming->removeSender();
+    incoming->removeSender(*m_incomingLane);
 }
 
 void ConnectionStream::endOutgoing()

@@ -62,6 +62,7 @@ public:
 
 private:
     Connection &m_connection;
+    const std::shared_ptr<Mailbox::Lane> m_incomingLane;
     std::atomic<qint64> m_released{0};
     std::deque<Envelope> m_parked;
 };

@@ -288,11 +288,12 @@ private:
     std::thread m_thread;
 };
 
-// A producer's push with the Block policy, the way ChannelSender does it from
-// a thread that may wait: try without waiting first, then wait.
-// Producer threads, each one of the mailbox's senders: body(p) for p in
-// [0, count), then removeSender(). On an early return (a failed CHECK) the
-// destructor releases producers that may be parked for good, then joins.
+using LanePointer = std::shared_ptr<Mailbox::Lane>;
+
+// Producer threads, each one of the mailbox's senders: body(p, lane) for p in
+// [0, count), lane being p's, then removeSender(). On an early return (a
+// failed CHECK) the destructor releases producers that may be parked for
+// good, then joins.
 class Producers
 {
 public:
@@ -300,12 +301,13 @@ public:
     Producers(Mailbox &box, int count, Body body)
         : m_box(box)
     {
+        std::vector<LanePointer> lanes;
         for (int p = 0; p < count; ++p)
-            box.addSender();
+            lanes.push_back(box.addSender());
         for (int p = 0; p < count; ++p) {
-            m_threads.emplace_back([this, body, p] {
-                body(p);
-                m_box.removeSender();
+            m_threads.emplace_back([this, body, p, lane = lanes[p]] {
+                body(p, lane);
+                m_box.removeSender(*lane);
             });
         }
     }
@@ -337,22 +339,25 @@ private:
     std::vector<std::thread> m_threads;
 };
 
-PushResult pushMayBlock(Mailbox &box, Envelope &envelope, std::atomic<qint64> &fullSeen)
+// A producer's push with the Block policy, the way ChannelSender does it from
+// a thread that may wait: try without waiting first, then wait.
+PushResult pushMayBlock(Mailbox &box, const LanePointer &lane, Envelope &envelope, std::atomic<qint64> &fullSeen)
 {
-    PushResult result = box.push(envelope, false);
+    PushResult result = box.push(*lane, envelope, false);
     if (result == PushResult::Full) {
         fullSeen.fetch_add(1, std::memory_order_relaxed);
-        result = box.push(envelope, true);
+        result = box.push(*lane, envelope, true);
     }
     return result;
 }
 
 // Producer p's messages 0 to count - 1, each pushed with pushMayBlock().
-void pushSequence(Mailbox &box, int p, qint64 count, Failures &failures, std::atomic<qint64> &fullSeen)
+void pushSequence(Mailbox &box, const LanePointer &lane, int p, qint64 count, Failures &failures,
+                  std::atomic<qint64> &fullSeen)
 {
     for (qint64 i = 0; i < count; ++i) {
         Envelope envelope = messageOf(p, i);
-        if (const PushResult result = pushMayBlock(box, envelope, fullSeen); result != PushResult::Queued)
+        if (const PushResult result = pushMayBlock(box, lane, envelope, fullSeen); result != PushResult::Queued)
             failures.add("push returned " + std::to_string(int(result)));
     }
 }
@@ -435,7 +440,7 @@ void blockManyProducersBlockingConsumer()
     Failures failures;
     std::atomic<qint64> fullSeen{0};
 
-    Producers threads(box, producers, [&](int p) { pushSequence(box, p, perProducer, failures, fullSeen); });
+    Producers threads(box, producers, [&](int p, const LanePointer &lane) { pushSequence(box, lane, p, perProducer, failures, fullSeen); });
 
     OrderChecker checker(producers, perProducer, true);
     const TakeTotals totals = takeUntilFinished(box, checker, failures);
@@ -460,11 +465,11 @@ void blockTinyCapacityParksAndWakesProducers()
     std::atomic<qint64> fullSeen{0};
     std::vector<std::atomic<pid_t>> tids(producers);
 
-    Producers threads(box, producers, [&](int p) {
+    Producers threads(box, producers, [&](int p, const LanePointer &lane) {
         tids[p].store(currentThreadId());
         for (qint64 i = 0; i < perProducer; ++i) {
             Envelope envelope = messageOf(p, i);
-            if (const PushResult result = pushMayBlock(box, envelope, fullSeen); result != PushResult::Queued)
+            if (const PushResult result = pushMayBlock(box, lane, envelope, fullSeen); result != PushResult::Queued)
                 failures.add("push returned " + std::to_string(int(result)));
             if (box.queuedCount() > capacity)
                 failures.add("more than capacity queued");
@@ -503,11 +508,11 @@ void dropOldestUnderContention()
     Failures failures;
     std::atomic<qint64> sent{0};
 
-    Producers threads(box, producers, [&](int p) {
+    Producers threads(box, producers, [&](int p, const LanePointer &lane) {
         for (qint64 i = 0; i < perProducer; ++i) {
             Envelope envelope = messageOf(p, i);
             // DropOldest always makes room: the new message is queued.
-            if (const PushResult result = box.push(envelope, false); result != PushResult::Queued)
+            if (const PushResult result = box.push(*lane, envelope, false); result != PushResult::Queued)
                 failures.add("push returned " + std::to_string(int(result)));
             sent.fetch_add(1, std::memory_order_relaxed);
         }
@@ -540,10 +545,10 @@ void refusalUnderContention(OverflowPolicy policy, PushResult refusal)
     std::atomic<qint64> refused{0};
     std::vector<std::vector<char>> queued(producers, std::vector<char>(perProducer, 0));
 
-    Producers threads(box, producers, [&](int p) {
+    Producers threads(box, producers, [&](int p, const LanePointer &lane) {
         for (qint64 i = 0; i < perProducer; ++i) {
             Envelope envelope = messageOf(p, i);
-            const PushResult result = box.push(envelope, false);
+            const PushResult result = box.push(*lane, envelope, false);
             if (result == PushResult::Queued) {
                 queued[p][i] = 1;
             } else if (result == refusal) {
@@ -592,7 +597,7 @@ void takeTimesOut()
     // No sender yet: not finished, so take() waits out its deadline.
     CHECK_EQ(box.take(out, QDeadlineTimer(0), &lagged), TakeResult::TimedOut);
 
-    box.addSender();
+    const auto lane = box.addSender();
     CHECK_EQ(box.take(out, QDeadlineTimer(0), &lagged), TakeResult::TimedOut);
 
     QElapsedTimer timer;
@@ -612,18 +617,18 @@ void takeTimesOut()
 void takeWakesOnPush()
 {
     Mailbox box(limitsOf(4, OverflowPolicy::Block));
-    box.addSender();
+    const auto lane = box.addSender();
     Envelope out;
     TakeResult result = TakeResult::TimedOut;
     {
         // A deadline far away: the push, not the deadline, must end the wait.
         Parked consumer([&] { result = box.take(out, QDeadlineTimer(60000), nullptr); });
-        auto release = qScopeGuard([&] { box.removeSender(); }); // on an early return
+        auto release = qScopeGuard([&] { box.removeSender(*lane); }); // on an early return
         CHECK(consumer.waitUntilParked());
         CHECK(!consumer.hasReturned());
         release.dismiss();
         Envelope envelope = messageOf(0, 7);
-        CHECK_EQ(box.push(envelope, false), PushResult::Queued);
+        CHECK_EQ(box.push(*lane, envelope, false), PushResult::Queued);
     }
     CHECK_EQ(result, TakeResult::Taken);
     CHECK_EQ(valueOf(out), pack(0, 7));
@@ -633,15 +638,15 @@ void takeWakesOnPush()
 void removeLastSenderDrainsThenFinishes()
 {
     Mailbox box(limitsOf(8, OverflowPolicy::Block));
-    box.addSender();
-    box.addSender();
+    const auto lane = box.addSender();
+    const auto otherLane = box.addSender();
     for (int i = 0; i < 3; ++i) {
         Envelope envelope = messageOf(0, i);
-        CHECK_EQ(box.push(envelope, false), PushResult::Queued);
+        CHECK_EQ(box.push(*lane, envelope, false), PushResult::Queued);
     }
-    box.removeSender();
+    box.removeSender(*lane);
     CHECK(!box.isFinished()); // one sender left
-    box.removeSender();
+    box.removeSender(*otherLane);
     CHECK(!box.isFinished()); // messages left
 
     // A consumer thread: the queued messages first, then Finished.
@@ -661,8 +666,8 @@ void removeLastSenderDrainsThenFinishes()
 void removeLastSenderWakesBlockedTake()
 {
     Mailbox box(limitsOf(8, OverflowPolicy::Block));
-    box.addSender();
-    box.addSender();
+    const auto otherLane = box.addSender();
+    const auto lane = box.addSender();
 
     std::vector<qint64> taken;
     TakeResult last = TakeResult::Taken;
@@ -674,8 +679,9 @@ void removeLastSenderWakesBlockedTake()
         });
         int senders = 2;
         auto release = qScopeGuard([&] { // on an early return
-            while (senders-- > 0)
-                box.removeSender();
+            if (senders == 2)
+                box.removeSender(*lane);
+            box.removeSender(*otherLane);
         });
         CHECK(consumer.waitUntilParked());
         CHECK(!consumer.hasReturned());
@@ -683,9 +689,9 @@ void removeLastSenderWakesBlockedTake()
         // Messages and the first leave: the consumer takes and waits again.
         for (int i = 0; i < 3; ++i) {
             Envelope envelope = messageOf(1, i);
-            CHECK_EQ(box.push(envelope, false), PushResult::Queued);
+            CHECK_EQ(box.push(*lane, envelope, false), PushResult::Queued);
         }
-        box.removeSender();
+        box.removeSender(*lane);
         --senders;
         CHECK(spinUntil([&] { return box.queuedCount() == 0; }));
         CHECK(consumer.waitUntilParked());
@@ -693,7 +699,7 @@ void removeLastSenderWakesBlockedTake()
 
         // The last leave wakes the blocked take() with Finished.
         release.dismiss();
-        box.removeSender();
+        box.removeSender(*otherLane);
     }
     CHECK_EQ(last, TakeResult::Finished);
     CHECK_EQ(taken, (std::vector<qint64>{pack(1, 0), pack(1, 1), pack(1, 2)}));
@@ -706,13 +712,13 @@ void detachConsumerReleasesBlockedProducers()
     Mailbox box(limitsOf(2, OverflowPolicy::Block));
     CountingConsumer consumer;
     box.attachConsumer(&consumer);
-    box.addSender();
+    const auto lane = box.addSender();
     for (int i = 0; i < 2; ++i) {
         Envelope envelope = messageOf(0, i);
-        CHECK_EQ(box.push(envelope, true), PushResult::Queued);
+        CHECK_EQ(box.push(*lane, envelope, true), PushResult::Queued);
     }
     Envelope probe = messageOf(0, 99);
-    CHECK_EQ(box.push(probe, false), PushResult::Full);
+    CHECK_EQ(box.push(*lane, probe, false), PushResult::Full);
 
     std::vector<Envelope> envelopes;
     for (int p = 0; p < parkedCount; ++p)
@@ -721,7 +727,7 @@ void detachConsumerReleasesBlockedProducers()
     {
         std::vector<std::unique_ptr<Parked>> parked;
         for (int p = 0; p < parkedCount; ++p)
-            parked.push_back(std::make_unique<Parked>([&, p] { results[p] = box.push(envelopes[p], true); }));
+            parked.push_back(std::make_unique<Parked>([&, p] { results[p] = box.push(*lane, envelopes[p], true); }));
         // Runs before the threads are joined, also on an early return.
         auto release = qScopeGuard([&] { box.detachConsumer(); });
         for (const auto &producer : parked) {
@@ -736,8 +742,8 @@ void detachConsumerReleasesBlockedProducers()
     CHECK_EQ(box.queuedCount(), 0); // the queue was freed
 
     // From now on every push fails at once, waiting or not.
-    CHECK_EQ(box.push(probe, false), PushResult::Closed);
-    CHECK_EQ(box.push(probe, true), PushResult::Closed);
+    CHECK_EQ(box.push(*lane, probe, false), PushResult::Closed);
+    CHECK_EQ(box.push(*lane, probe, true), PushResult::Closed);
     Envelope out;
     CHECK_EQ(box.take(out, QDeadlineTimer(0), nullptr), TakeResult::Finished);
 }
@@ -749,10 +755,10 @@ void setLimitsReleasesBlockedProducers(const Limits &initial, const Limits &chan
 {
     constexpr int parkedCount = 3;
     Mailbox box(initial);
-    box.addSender();
+    const auto lane = box.addSender();
     for (int i = 0; i < 2; ++i) {
         Envelope envelope = messageOf(0, i);
-        CHECK_EQ(box.push(envelope, true), PushResult::Queued);
+        CHECK_EQ(box.push(*lane, envelope, true), PushResult::Queued);
     }
 
     std::vector<Envelope> envelopes;
@@ -762,7 +768,7 @@ void setLimitsReleasesBlockedProducers(const Limits &initial, const Limits &chan
     {
         std::vector<std::unique_ptr<Parked>> parked;
         for (int p = 0; p < parkedCount; ++p)
-            parked.push_back(std::make_unique<Parked>([&, p] { results[p] = box.push(envelopes[p], true); }));
+            parked.push_back(std::make_unique<Parked>([&, p] { results[p] = box.push(*lane, envelopes[p], true); }));
         // On an early return, release the parked threads so they can be joined.
         auto release = qScopeGuard([&] { box.detachConsumer(); });
         for (const auto &producer : parked) {
@@ -781,7 +787,7 @@ void setLimitsReleasesBlockedProducers(const Limits &initial, const Limits &chan
     CHECK_EQ(box.limits().policy, changed.policy);
 
     // Whatever stayed queued leaves in push order, and the drops are reported.
-    box.removeSender();
+    box.removeSender(*lane);
     std::vector<Envelope> out;
     const Mailbox::Batch batch = box.takeBatch(out, 100);
     CHECK_EQ(qsizetype(out.size()), queuedAfter);
@@ -837,30 +843,30 @@ void byteBound()
 {
     // qint64 payloads count 8 bytes each.
     Mailbox box(limitsOf(100, OverflowPolicy::Reject, 16));
-    box.addSender();
+    const auto lane = box.addSender();
     Envelope first = messageOf(0, 0);
     CHECK_EQ(first.bytes, qint64(sizeof(qint64)));
-    CHECK_EQ(box.push(first, false), PushResult::Queued);
+    CHECK_EQ(box.push(*lane, first, false), PushResult::Queued);
     Envelope second = messageOf(0, 1);
-    CHECK_EQ(box.push(second, false), PushResult::Queued);
+    CHECK_EQ(box.push(*lane, second, false), PushResult::Queued);
     Envelope third = messageOf(0, 2);
-    CHECK_EQ(box.push(third, false), PushResult::Full);
+    CHECK_EQ(box.push(*lane, third, false), PushResult::Full);
     Envelope out;
     CHECK_EQ(box.take(out, QDeadlineTimer(0), nullptr), TakeResult::Taken);
-    CHECK_EQ(box.push(third, false), PushResult::Queued);
+    CHECK_EQ(box.push(*lane, third, false), PushResult::Queued);
 
     // One message above the byte bound still enters an empty queue, and only
     // an empty one.
     Mailbox small(limitsOf(100, OverflowPolicy::Reject, 4));
-    small.addSender();
+    const auto smallLane = small.addSender();
     Envelope big = Envelope::rawBytes(QByteArray(1000, 'x'));
-    CHECK_EQ(small.push(big, false), PushResult::Queued);
+    CHECK_EQ(small.push(*smallLane, big, false), PushResult::Queued);
     Envelope tiny = Envelope::rawBytes(QByteArray(1, 'y'));
-    CHECK_EQ(small.push(tiny, false), PushResult::Full);
+    CHECK_EQ(small.push(*smallLane, tiny, false), PushResult::Full);
     CHECK_EQ(small.take(out, QDeadlineTimer(0), nullptr), TakeResult::Taken);
     CHECK(out.kind == Envelope::Kind::Raw);
     CHECK_EQ(out.payload.toByteArray().size(), 1000);
-    CHECK_EQ(small.push(tiny, false), PushResult::Queued);
+    CHECK_EQ(small.push(*smallLane, tiny, false), PushResult::Queued);
 }
 
 // Room comes once the queue is 1 MiB below its byte bound, not at half of
@@ -878,19 +884,19 @@ void roomComesOneMiBBelowTheByteBound()
     };
     // Pushes messages of messageBytes until one is refused; returns how many
     // went in.
-    const auto fill = [](Mailbox &box, qint64 messageBytes) {
+    const auto fill = [](Mailbox &box, Mailbox::Lane &lane, qint64 messageBytes) {
         for (int i = 0;; ++i) {
             Envelope envelope = messageOf(0, i);
             envelope.bytes = messageBytes;
-            if (box.push(envelope, false) != PushResult::Queued)
+            if (box.push(lane, envelope, false) != PushResult::Queued)
                 return i;
         }
     };
     std::vector<Envelope> out;
 
     Mailbox large(limitsOf(1000, OverflowPolicy::Reject, 8 * MiB));
-    large.addSender();
-    CHECK_EQ(fill(large, MiB), 8);
+    const auto largeLane = large.addSender();
+    CHECK_EQ(fill(large, *largeLane, MiB), 8);
     FlagWatcher watcher;
     large.watchForRoom(&watcher, MiB);
     CHECK(!watcher.told);
@@ -898,8 +904,8 @@ void roomComesOneMiBBelowTheByteBound()
     CHECK(watcher.told);
 
     Mailbox small(limitsOf(1000, OverflowPolicy::Reject, MiB));
-    small.addSender();
-    CHECK_EQ(fill(small, MiB / 8), 8);
+    const auto smallLane = small.addSender();
+    CHECK_EQ(fill(small, *smallLane, MiB / 8), 8);
     FlagWatcher halfWatcher;
     small.watchForRoom(&halfWatcher, MiB / 8);
     small.takeBatch(out, 3);
@@ -910,8 +916,8 @@ void roomComesOneMiBBelowTheByteBound()
     // 3 MiB messages: refused at 6 MiB queued, which is below the 7 MiB
     // threshold; room comes only at 5 MiB.
     Mailbox big(limitsOf(1000, OverflowPolicy::Reject, 8 * MiB));
-    big.addSender();
-    CHECK_EQ(fill(big, 3 * MiB), 2);
+    const auto bigLane = big.addSender();
+    CHECK_EQ(fill(big, *bigLane, 3 * MiB), 2);
     FlagWatcher bigWatcher;
     big.watchForRoom(&bigWatcher, 3 * MiB);
     CHECK(!bigWatcher.told);
@@ -921,27 +927,223 @@ void roomComesOneMiBBelowTheByteBound()
     // An odd bound: half is rounded down, and 2 of 3 bytes queued is no room
     // for another 2.
     Mailbox odd(limitsOf(1000, OverflowPolicy::Reject, 3));
-    odd.addSender();
-    CHECK_EQ(fill(odd, 2), 1);
+    const auto oddLane = odd.addSender();
+    CHECK_EQ(fill(odd, *oddLane, 2), 1);
     FlagWatcher oddWatcher;
     odd.watchForRoom(&oddWatcher, 2);
     CHECK(!oddWatcher.told);
     odd.takeBatch(out, 1);
     CHECK(oddWatcher.told);
 
-    for (Mailbox *box : {&large, &small, &big, &odd})
-        box->removeSender();
+    large.removeSender(*largeLane);
+    small.removeSender(*smallLane);
+    big.removeSender(*bigLane);
+    odd.removeSender(*oddLane);
 }
 
 // A consumer may take by bytes: a connection's writer takes no more than its
 // socket takes at once, and always at least one message.
+// Each sender has its lane, and a batch starts with the lane after the one
+// the last batch started with: a sender that never runs dry does not keep
+// another waiting. Each sender's messages keep their order.
+void lanesTakeTurns()
+{
+    constexpr int perSender = 100;
+    Mailbox box(limitsOf(1000, OverflowPolicy::Reject));
+    const auto flooding = box.addSender();
+    const auto quiet = box.addSender();
+    for (int i = 0; i < perSender; ++i) {
+        Envelope envelope = messageOf(0, i);
+        CHECK_EQ(box.push(*flooding, envelope, false), PushResult::Queued);
+    }
+    for (int i = 0; i < 3; ++i) {
+        Envelope envelope = messageOf(1, i);
+        CHECK_EQ(box.push(*quiet, envelope, false), PushResult::Queued);
+    }
+    std::vector<Envelope> out;
+    CHECK(box.takeBatch(out, 10).more);
+    CHECK(box.takeBatch(out, 10).more);
+    // Ten of one, then the other's three and seven more of the first.
+    std::vector<qint64> next(2, 0);
+    int quietSeen = 0;
+    for (const Envelope &envelope : out) {
+        const int sender = producerOf(valueOf(envelope));
+        CHECK_EQ(sequenceOf(valueOf(envelope)), next[sender]);
+        ++next[sender];
+        quietSeen += sender == 1;
+    }
+    CHECK_EQ(quietSeen, 3);
+    box.removeSender(*flooding);
+    box.removeSender(*quiet);
+}
+
+// However many senders race for the last places, the bounds hold exactly:
+// with no consumer, exactly capacity messages (or capacityBytes' worth) get
+// in, and every other push is refused. The senders start together and each
+// pushes until refused, round after round, so that they meet at the bound.
+void boundsAreExactAcrossLanes(const Limits &limits, qsizetype expected)
+{
+    constexpr int producers = 4;
+    constexpr int rounds = 100;
+    for (int round = 0; round < rounds; ++round) {
+        Mailbox box(limits);
+        std::atomic<qint64> queued{0};
+        std::atomic<int> waiting{producers};
+        Failures failures;
+        Producers threads(box, producers, [&](int p, const LanePointer &lane) {
+            waiting.fetch_sub(1);
+            while (waiting.load() > 0)
+                std::this_thread::yield();
+            for (int i = 0;; ++i) {
+                Envelope envelope = messageOf(p, i);
+                const PushResult result = box.push(*lane, envelope, false);
+                if (result == PushResult::Full)
+                    break;
+                if (result != PushResult::Queued) {
+                    failures.add("push returned " + std::to_string(int(result)));
+                    break;
+                }
+                queued.fetch_add(1);
+            }
+        });
+        threads.join(failures);
+        CHECK_NO_FAILURES(failures);
+        CHECK_MSG(queued.load() == expected, std::to_string(queued.load()) + " queued in round " + std::to_string(round));
+        CHECK_EQ(box.queuedCount(), expected);
+        std::vector<Envelope> out;
+        const Mailbox::Batch batch = box.takeBatch(out, 10 * expected);
+        CHECK_EQ(qsizetype(out.size()), expected);
+        CHECK(batch.finished);
+    }
+}
+
+void messageBoundIsExactAcrossLanes()
+{
+    boundsAreExactAcrossLanes(limitsOf(64, OverflowPolicy::Reject), 64);
+}
+
+void byteBoundIsExactAcrossLanes()
+{
+    // qint64 payloads count 8 bytes each: 37 fit in 300 bytes.
+    boundsAreExactAcrossLanes(limitsOf(100000, OverflowPolicy::Reject, 300), 37);
+}
+
+// A push is refused only when its message does not fit: not because
+// another push, refused for its size, was counted for a moment. In each
+// round 50 of 100 bytes are queued, and a 60-byte push (always refused)
+// races a 40-byte one (always queued); the test then empties the queue and
+// puts the 50 bytes back for the next round.
+void refusedPushesLeaveNoTrace()
+{
+    constexpr int rounds = 3000;
+    Mailbox box(limitsOf(100, OverflowPolicy::Reject, 100));
+    const auto holder = box.addSender();
+    const auto holdFifty = [&] {
+        Envelope held = messageOf(2, 0);
+        held.bytes = 50;
+        return box.push(*holder, held, false);
+    };
+    CHECK_EQ(holdFifty(), PushResult::Queued);
+    std::atomic<int> go{0};
+    std::atomic<int> done{0};
+    std::atomic<qint64> wrong{0};
+    Producers threads(box, 2, [&](int p, const LanePointer &lane) {
+        for (int r = 0; r < rounds; ++r) {
+            while (go.load() < r)
+                std::this_thread::yield();
+            Envelope envelope = messageOf(p, r);
+            envelope.bytes = p == 0 ? 60 : 40;
+            if (box.push(*lane, envelope, false) != (p == 0 ? PushResult::Full : PushResult::Queued))
+                wrong.fetch_add(1);
+            done.fetch_add(1);
+        }
+    });
+    std::vector<Envelope> out;
+    for (int r = 0; r < rounds; ++r) {
+        CHECK(spinUntil([&] { return done.load() == 2 * (r + 1); }));
+        out.clear();
+        box.takeBatch(out, 10);
+        CHECK_EQ(holdFifty(), PushResult::Queued);
+        go.store(r + 1);
+    }
+    Failures failures;
+    threads.join(failures);
+    CHECK_EQ(wrong.load(), 0);
+    box.removeSender(*holder);
+}
+
+// DropOldest drops the message the consumer would take next: the oldest of
+// the lane whose turn it is.
+void dropOldestDropsWhatWouldBeTakenNext()
+{
+    Mailbox box(limitsOf(2, OverflowPolicy::DropOldest));
+    const auto first = box.addSender();
+    const auto second = box.addSender();
+    Envelope a0 = messageOf(0, 0);
+    Envelope b0 = messageOf(1, 0);
+    Envelope a1 = messageOf(0, 1);
+    CHECK_EQ(box.push(*first, a0, false), PushResult::Queued);
+    CHECK_EQ(box.push(*second, b0, false), PushResult::Queued);
+    CHECK_EQ(box.push(*first, a1, false), PushResult::Queued);
+    CHECK_EQ(box.droppedCount(), 1);
+    std::vector<Envelope> out;
+    const Mailbox::Batch batch = box.takeBatch(out, 10);
+    CHECK_EQ(batch.lagged, 1);
+    CHECK_EQ(out.size(), size_t(2));
+    CHECK_EQ(valueOf(out[0]), pack(0, 1));
+    CHECK_EQ(valueOf(out[1]), pack(1, 0));
+    box.removeSender(*first);
+    box.removeSender(*second);
+}
+
+// A lane lives until its sender left and its last message was taken: senders
+// that come and go, each sending a little, cost no more lanes than are live,
+// whether the consumer takes batches or one message at a time.
+void leftLanesAreFreed()
+{
+    enum Taking { Batches, OneByOne, OneByOneAfterABatch };
+    for (const Taking taking : {Batches, OneByOne, OneByOneAfterABatch}) {
+        const bool batches = taking == Batches;
+        Mailbox box(limitsOf(100, OverflowPolicy::Reject));
+        const auto staying = box.addSender();
+        std::vector<Envelope> out;
+        Envelope taken;
+        if (taking == OneByOneAfterABatch) {
+            Envelope envelope = messageOf(0, 0);
+            CHECK_EQ(box.push(*staying, envelope, false), PushResult::Queued);
+            CHECK_EQ(box.takeBatch(out, 10).lanes.size(), size_t(1));
+        }
+        for (int round = 0; round < 1000; ++round) {
+            const auto passing = box.addSender();
+            for (int i = 0; i < 3; ++i) {
+                Envelope envelope = messageOf(round, i);
+                CHECK_EQ(box.push(*passing, envelope, false), PushResult::Queued);
+            }
+            box.removeSender(*passing);
+            if (batches) {
+                out.clear();
+                box.takeBatch(out, 100);
+                CHECK_EQ(out.size(), size_t(3));
+            } else {
+                for (int i = 0; i < 3; ++i)
+                    CHECK_EQ(box.take(taken, QDeadlineTimer(0), nullptr), TakeResult::Taken);
+            }
+            CHECK_MSG(box.laneCount() <= 2, std::to_string(box.laneCount()) + " lanes in round "
+                          + std::to_string(round));
+        }
+        CHECK(!box.isFinished());
+        box.removeSender(*staying);
+        CHECK(box.isFinished());
+    }
+}
+
 void takeBatchStopsAtItsByteBudget()
 {
     Mailbox box(limitsOf(100, OverflowPolicy::Reject));
-    box.addSender();
+    const auto lane = box.addSender();
     for (int i = 0; i < 6; ++i) {
         Envelope envelope = messageOf(0, i);
-        CHECK_EQ(box.push(envelope, false), PushResult::Queued);
+        CHECK_EQ(box.push(*lane, envelope, false), PushResult::Queued);
     }
     const qint64 bytes = qint64(sizeof(qint64));
     std::vector<Envelope> out;
@@ -955,16 +1157,16 @@ void takeBatchStopsAtItsByteBudget()
     CHECK_EQ(out.size(), size_t(6));
     for (size_t i = 0; i < out.size(); ++i)
         CHECK_EQ(valueOf(out[i]), pack(0, qint64(i)));
-    box.removeSender();
+    box.removeSender(*lane);
 }
 
 void pushAfterCloseIsClosed()
 {
     Mailbox box(limitsOf(4, OverflowPolicy::Block));
-    box.addSender();
-    box.removeSender();
+    const auto lane = box.addSender();
+    box.removeSender(*lane);
     Envelope envelope = messageOf(0, 0);
-    CHECK_EQ(box.push(envelope, true), PushResult::Closed);
+    CHECK_EQ(box.push(*lane, envelope, true), PushResult::Closed);
     CHECK_EQ(valueOf(envelope), pack(0, 0));
     CHECK(box.isFinished());
     Envelope out;
@@ -979,10 +1181,10 @@ void wakeOncePerBatch()
     {
         Mailbox box(limitsOf(100, OverflowPolicy::Block));
         CountingConsumer consumer;
-        box.addSender();
+        const auto lane = box.addSender();
         CHECK(!box.consumerDrainsOnCurrentThread()); // no consumer yet
         envelope = messageOf(0, 0);
-        CHECK_EQ(box.push(envelope, false), PushResult::Queued);
+        CHECK_EQ(box.push(*lane, envelope, false), PushResult::Queued);
         CHECK_EQ(consumer.wakes(), 0);
 
         // Attaching to a non-empty mailbox wakes at once.
@@ -993,7 +1195,7 @@ void wakeOncePerBatch()
         // More pushes while the wake-up is pending: no more wake-ups.
         for (int i = 1; i < 3; ++i) {
             envelope = messageOf(0, i);
-            CHECK_EQ(box.push(envelope, false), PushResult::Queued);
+            CHECK_EQ(box.push(*lane, envelope, false), PushResult::Queued);
         }
         CHECK_EQ(consumer.wakes(), 1);
 
@@ -1002,7 +1204,7 @@ void wakeOncePerBatch()
         CHECK(batch.more);
         CHECK(!batch.finished);
         envelope = messageOf(0, 3);
-        CHECK_EQ(box.push(envelope, false), PushResult::Queued);
+        CHECK_EQ(box.push(*lane, envelope, false), PushResult::Queued);
         CHECK_EQ(consumer.wakes(), 1);
 
         // A batch that empties the queue: the next push wakes again, once.
@@ -1015,7 +1217,7 @@ void wakeOncePerBatch()
         CHECK_EQ(consumer.wakes(), 1);
         for (int i = 4; i < 6; ++i) {
             envelope = messageOf(0, i);
-            CHECK_EQ(box.push(envelope, false), PushResult::Queued);
+            CHECK_EQ(box.push(*lane, envelope, false), PushResult::Queued);
         }
         CHECK_EQ(consumer.wakes(), 2);
 
@@ -1026,12 +1228,12 @@ void wakeOncePerBatch()
         CHECK_EQ(consumer.wakes(), 2);
         CHECK_EQ(box.take(taken, QDeadlineTimer(0), nullptr), TakeResult::Taken);
         envelope = messageOf(0, 6);
-        CHECK_EQ(box.push(envelope, false), PushResult::Queued);
+        CHECK_EQ(box.push(*lane, envelope, false), PushResult::Queued);
         CHECK_EQ(consumer.wakes(), 2);
 
         // The last sender leaving while a wake-up is pending: no extra wake,
         // and the batch that drains says finished.
-        box.removeSender();
+        box.removeSender(*lane);
         CHECK_EQ(consumer.wakes(), 2);
         out.clear();
         batch = box.takeBatch(out, 100);
@@ -1045,9 +1247,9 @@ void wakeOncePerBatch()
         Mailbox box(limitsOf(100, OverflowPolicy::Block));
         CountingConsumer consumer;
         box.attachConsumer(&consumer);
-        box.addSender();
+        const auto lane = box.addSender();
         CHECK_EQ(consumer.wakes(), 0);
-        box.removeSender();
+        box.removeSender(*lane);
         CHECK_EQ(consumer.wakes(), 1);
         out.clear();
         const Mailbox::Batch batch = box.takeBatch(out, 100);
@@ -1057,8 +1259,8 @@ void wakeOncePerBatch()
     {
         // Attaching to a finished mailbox wakes at once.
         Mailbox box(limitsOf(100, OverflowPolicy::Block));
-        box.addSender();
-        box.removeSender();
+        const auto lane = box.addSender();
+        box.removeSender(*lane);
         CountingConsumer consumer;
         box.attachConsumer(&consumer);
         CHECK_EQ(consumer.wakes(), 1);
@@ -1078,7 +1280,7 @@ void wakeOncePerBatchUnderContention()
     Failures failures;
     std::atomic<qint64> fullSeen{0};
 
-    Producers threads(box, producers, [&](int p) { pushSequence(box, p, perProducer, failures, fullSeen); });
+    Producers threads(box, producers, [&](int p, const LanePointer &lane) { pushSequence(box, lane, p, perProducer, failures, fullSeen); });
 
     // The consumer a ChannelReceiver is: sleep until woken, then drain in
     // batches while more == true, then sleep again.
@@ -1245,7 +1447,7 @@ void chunksGrowAndShrinkUnderContention()
     Failures failures;
     std::atomic<qint64> fullSeen{0};
 
-    Producers threads(box, producers, [&](int p) { pushSequence(box, p, perProducer, failures, fullSeen); });
+    Producers threads(box, producers, [&](int p, const LanePointer &lane) { pushSequence(box, lane, p, perProducer, failures, fullSeen); });
 
     OrderChecker checker(producers, perProducer, true);
     qsizetype mostChunks = 0;
@@ -1285,11 +1487,6 @@ void chunksGrowAndShrinkUnderContention()
 void payloadReturnHandsOverOneBinAtATime()
 {
     PayloadReturn returned;
-    // Only a mailbox that producers push() into (and so free) is worth
-    // collecting for: a socket channel's receiving one is not.
-    CHECK(!returned.hasProducers());
-    returned.freeHandedOver();
-    CHECK(returned.hasProducers());
     const QByteArray first(64, 'a');
     const QByteArray second(64, 'b');
     QVariant payload = first;
@@ -1339,10 +1536,12 @@ void payloadReturnHandsOverOneBinAtATime()
 }
 
 // Four producers push small byte arrays while a consumer takes batches,
-// collects every payload and hands each batch's bin over; each push frees
-// what was handed over. Under TSan: the hand-over is race-free. Afterwards
-// every payload was freed by someone (the copies the producers kept are the
-// only references left) and nothing was lost, duplicated or reordered.
+// collects every payload into the return its envelope names and hands each
+// batch's bins over; each push frees what was handed over to its lane. Each
+// producer's messages name its own lane's return, and no other's. Under
+// TSan: the hand-over is race-free. Afterwards every payload was freed by
+// someone (the copies the producers kept are the only references left) and
+// nothing was lost, duplicated or reordered.
 void payloadsReturnedUnderContention()
 {
     constexpr int producers = 4;
@@ -1354,7 +1553,7 @@ void payloadsReturnedUnderContention()
     Failures failures;
     std::vector<std::vector<QByteArray>> kept(producers);
 
-    Producers threads(box, producers, [&](int p) {
+    Producers threads(box, producers, [&](int p, const LanePointer &lane) {
         std::atomic<qint64> fullSeen{0};
         for (qint64 i = 0; i < perProducer; ++i) {
             const qint64 value = pack(p, i);
@@ -1364,28 +1563,40 @@ void payloadsReturnedUnderContention()
                 kept[p].push_back(payload);
             Envelope envelope = Envelope::rawBytes(payload);
             payload.clear();
-            if (pushMayBlock(box, envelope, fullSeen) != PushResult::Queued)
+            if (pushMayBlock(box, lane, envelope, fullSeen) != PushResult::Queued)
                 failures.add("push failed");
         }
     });
 
     OrderChecker checker(producers, perProducer, true);
     qint64 handOvers = 0;
+    std::vector<PayloadReturn *> returnOf(producers, nullptr);
     drainAsWoken(box, consumer, failures, [](qint64) { return 256; },
                  [&](std::vector<Envelope> &out, const Mailbox::Batch &) {
+                     std::vector<PayloadReturn *> filled;
                      for (Envelope &envelope : out) {
                          qint64 value = 0;
                          std::memcpy(&value, static_cast<const QByteArray *>(envelope.payload.constData())->constData(),
                                      sizeof value);
                          checker.accept(value, failures);
-                         if (!box.payloadReturn().collect(envelope.payload))
+                         PayloadReturn *&expected = returnOf[producerOf(value) % producers];
+                         if (!expected)
+                             expected = envelope.returnTo;
+                         if (!envelope.returnTo || envelope.returnTo != expected)
+                             failures.add("a message names another lane's return, or none");
+                         else if (!envelope.returnTo->collect(envelope.payload))
                              failures.add("a 64-byte array was not collected");
+                         else if (std::find(filled.begin(), filled.end(), envelope.returnTo) == filled.end())
+                             filled.push_back(envelope.returnTo);
                      }
-                     box.payloadReturn().handOver();
+                     for (PayloadReturn *returned : filled)
+                         returned->handOver();
                      ++handOvers;
                  });
     threads.join(failures);
-    box.payloadReturn().clear();
+    box.freeReturnedPayloads();
+    std::sort(returnOf.begin(), returnOf.end());
+    CHECK_MSG(std::adjacent_find(returnOf.begin(), returnOf.end()) == returnOf.end(), "two producers share a return");
 
     CHECK_NO_FAILURES(failures);
     CHECK_EQ(checker.taken(), producers * perProducer);
@@ -1442,12 +1653,12 @@ void payloadReturnClearedWhileProducersFree()
 void unusedChunksFreedAfterASecond()
 {
     Mailbox box(limitsOf(100 * chunkSlots, OverflowPolicy::Block));
-    box.addSender();
+    const auto lane = box.addSender();
     std::vector<Envelope> out;
     const auto burst = [&](int count) {
         for (int i = 0; i < count; ++i) {
             Envelope envelope = messageOf(0, i);
-            if (box.push(envelope, false) != PushResult::Queued)
+            if (box.push(*lane, envelope, false) != PushResult::Queued)
                 return false;
         }
         out.clear();
@@ -1473,7 +1684,7 @@ void unusedChunksFreedAfterASecond()
     CHECK_MSG(box.queueChunkCount() <= EnvelopeQueue::KeptSpareChunks + 3,
               std::to_string(box.queueChunkCount()) + " chunks left");
     CHECK(burst(30 * chunkSlots)); // and the queue grows again as needed
-    box.removeSender();
+    box.removeSender(*lane);
     // Finished and drained: the pool is trimmed at once.
     out.clear();
     CHECK(box.takeBatch(out, 1).finished);
@@ -1507,8 +1718,9 @@ void releaseObserverAccountsForEveryByte()
     std::atomic<qint64> queuedBytes{0};
     std::atomic<int> running{producers};
 
+    std::vector<LanePointer> lanes;
     for (int p = 0; p < producers; ++p)
-        box.addSender();
+        lanes.push_back(box.addSender());
     std::vector<std::thread> threads;
     auto joinAll = qScopeGuard([&] {
         box.detachConsumer();
@@ -1524,7 +1736,7 @@ void releaseObserverAccountsForEveryByte()
                 // Sizes vary, so that the byte bound and the count bound both bite.
                 Envelope envelope = Envelope::rawBytes(QByteArray(int(1 + (i * 7 + p) % 120), 'p'));
                 const qint64 bytes = envelope.bytes;
-                const PushResult result = box.push(envelope, false);
+                const PushResult result = box.push(*lanes[p], envelope, false);
                 if (result == PushResult::Queued)
                     queuedBytes.fetch_add(bytes);
                 else if (result != PushResult::Closed)
@@ -1557,8 +1769,8 @@ void releaseObserverAccountsForEveryByte()
     CHECK_EQ(counter.total.load(), queuedBytes.load());
     // Closed after the detach: nothing more enters.
     Envelope late = messageOf(0, 0);
-    CHECK_EQ(box.push(late, false), PushResult::Closed);
-    CHECK(!box.pushUnbounded(late));
+    CHECK_EQ(box.push(*lanes[0], late, false), PushResult::Closed);
+    CHECK(!box.pushUnbounded(*lanes[0], late));
     box.setReleaseObserver(nullptr);
     CHECK_EQ(counter.total.load(), queuedBytes.load());
 }
@@ -1571,15 +1783,15 @@ void blockedProducerGetsInWhenConsumerStopsAboveHalf()
 {
     constexpr qsizetype capacity = 8;
     Mailbox box(limitsOf(capacity, OverflowPolicy::Block));
-    box.addSender();
+    const auto lane = box.addSender();
     for (int i = 0; i < capacity; ++i) {
         Envelope envelope = messageOf(0, i);
-        CHECK_EQ(box.push(envelope, false), PushResult::Queued);
+        CHECK_EQ(box.push(*lane, envelope, false), PushResult::Queued);
     }
     std::atomic<int> result{-1};
     Parked producer([&] {
         Envelope envelope = messageOf(0, capacity);
-        result.store(int(box.push(envelope, true)));
+        result.store(int(box.push(*lane, envelope, true)));
     });
     CHECK(producer.waitUntilParked());
     CHECK(!producer.hasReturned());
@@ -1591,7 +1803,7 @@ void blockedProducerGetsInWhenConsumerStopsAboveHalf()
     CHECK(spinUntil([&] { return producer.hasReturned(); }));
     CHECK_EQ(result.load(), int(PushResult::Queued));
     CHECK_EQ(box.queuedCount(), capacity);
-    box.removeSender();
+    box.removeSender(*lane);
 }
 
 } // namespace
@@ -1612,13 +1824,13 @@ void roomWatchersHearOfRoomUnderContention()
         std::atomic<bool> told{false};
         void roomAvailable() override { told.store(true); }
     };
-    Producers threads(box, producers, [&](int p) {
+    Producers threads(box, producers, [&](int p, const LanePointer &lane) {
         FlagWatcher watcher;
         const auto stopWatching = qScopeGuard([&] { box.stopWatchingForRoom(&watcher); });
         for (qint64 i = 0; i < perProducer; ++i) {
             Envelope envelope = messageOf(p, i);
             for (;;) {
-                const PushResult result = box.push(envelope, false);
+                const PushResult result = box.push(*lane, envelope, false);
                 if (result == PushResult::Queued)
                     break;
                 if (result != PushResult::Full) {
@@ -1677,6 +1889,12 @@ int main(int argc, char **argv)
         TEST(byteBound),
         TEST(roomComesOneMiBBelowTheByteBound),
         TEST(takeBatchStopsAtItsByteBudget),
+        TEST(lanesTakeTurns),
+        TEST(messageBoundIsExactAcrossLanes),
+        TEST(byteBoundIsExactAcrossLanes),
+        TEST(dropOldestDropsWhatWouldBeTakenNext),
+        TEST(refusedPushesLeaveNoTrace),
+        TEST(leftLanesAreFreed),
         TEST(pushAfterCloseIsClosed),
         TEST(wakeOncePerBatch),
         TEST(wakeOncePerBatchUnderContention),
