@@ -522,6 +522,8 @@ void Mailbox::reapLeftLanesLocked(std::vector<std::shared_ptr<Lane>> &reaped)
     int count = 0;
     for (auto it = m_lanes.begin(); it != m_lanes.end();) {
         if (done(*it)) {
+            // No producer will come for what its return holds.
+            (*it)->payloadReturn.clear();
             reaped.push_back(std::move(*it));
             it = m_lanes.erase(it);
             ++count;
@@ -759,8 +761,7 @@ void Mailbox::detachConsumer()
         }
         lane->queue.trimSpares(retired);
     }
-    for (const std::shared_ptr<Lane> &lane : lanes)
-        lane->payloadReturn.clear();
+    freeReturnedPayloads();
 }
 
 bool Mailbox::queueDrainedLocked() const
@@ -799,8 +800,6 @@ Mailbox::Batch Mailbox::takeBatch(std::vector<Envelope> &out, qsizetype max, qin
         if (!batch.more)
             trimQueuesLocked(retired);
     }
-    for (const std::shared_ptr<Lane> &lane : reaped)
-        lane->payloadReturn.clear();
     if (notify)
         notifyRoom(true);
     return batch;
@@ -851,8 +850,6 @@ Mailbox::TakeResult Mailbox::take(Envelope &out, QDeadlineTimer deadline, qint64
             trimQueuesLocked(retired);
         reapLeftLanesLocked(reaped);
     }
-    for (const std::shared_ptr<Lane> &lane : reaped)
-        lane->payloadReturn.clear();
     if (notify)
         notifyRoom(tellWatchers);
     return TakeResult::Taken;

@@ -303,7 +303,7 @@ public:
     // finishes. lagged receives the drops since the last take.
     TakeResult take(Envelope &out, QDeadlineTimer deadline, qint64 *lagged);
     // Frees the payloads handed back that no producer will come to free:
-    // once a batch reported finished.
+    // once a batch reported finished, or the consumer left.
     void freeReturnedPayloads();
 
     qint64 droppedCount() const;
@@ -359,7 +359,7 @@ private:
     // nullptr; returns its bytes, or -1 if no lane has a message.
     qint64 popOldestLocked(Envelope *out);
     // Moves the lanes whose sender left and whose messages are all taken to
-    // reaped.
+    // reaped, freeing the payloads their returns hold.
     void reapLeftLanesLocked(std::vector<std::shared_ptr<Lane>> &reaped);
     void releaseLocked(qint64 bytes);
     bool roomWorthNotifyingLocked() const;
