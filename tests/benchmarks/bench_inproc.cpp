@@ -20,6 +20,10 @@
 // under a minute: no new round starts after 30 s (at least 3 rounds are
 // done), and a run that takes over 15 s fails.
 //
+// Each case's summary line also gives the process's CPU time per message and
+// how busy the consumer's thread was (its CPU time over the run's): with more
+// threads than CPUs, what the consumer gets of them bounds the throughput.
+//
 // --kinds, --producers, --messages and --shared-payload narrow or change a
 // run for profiling, e.g. under valgrind --tool=callgrind:
 //   bench_inproc --kinds raw --producers 1 --messages 200000 --reps 1
@@ -71,11 +75,21 @@ bool g_sharedPayload = false;
 // CPU time of the whole process (every thread), in nanoseconds: unlike the
 // wall clock it hardly depends on how loaded the machine is, so it tells
 // where a difference comes from.
-qint64 processCpuNs()
+qint64 clockNs(clockid_t clock)
 {
     timespec ts{};
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    clock_gettime(clock, &ts);
     return qint64(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+qint64 processCpuNs()
+{
+    return clockNs(CLOCK_PROCESS_CPUTIME_ID);
+}
+// The consumer's share of the CPUs: on a machine with fewer CPUs than
+// threads, how much of the run the receiving thread got to run.
+qint64 consumerCpuNs()
+{
+    return clockNs(CLOCK_THREAD_CPUTIME_ID);
 }
 
 QByteArray makePayload(qint64 sequence)
@@ -192,6 +206,7 @@ struct Case
     qint64 messages = 0; // total, a multiple of producers
     std::vector<double> rates;
     std::vector<double> cpuPerMessage; // ns of process CPU time per message
+    std::vector<double> consumerBusy;  // the consumer's CPU time over the run's
     bool failed = false;
 
     std::string key() const { return std::string(kindName(kind)) + "/" + std::to_string(producers); }
@@ -201,6 +216,7 @@ struct RunResult
 {
     double rate = 0; // messages per second
     double cpuPerMessage = 0; // ns
+    double consumerBusy = 0;  // the consumer thread's CPU time / wall time
     bool ok = false;
     QString problem;
 };
@@ -221,7 +237,8 @@ bool runLoop(QEventLoop &loop)
     return !timedOut;
 }
 
-RunResult finishRun(const Sink &sink, qint64 total, bool inTime, const QString &extraProblem, qint64 cpuNs)
+RunResult finishRun(const Sink &sink, qint64 total, bool inTime, const QString &extraProblem, qint64 cpuNs,
+                    qint64 consumerNs)
 {
     RunResult result;
     if (!inTime)
@@ -239,6 +256,7 @@ RunResult finishRun(const Sink &sink, qint64 total, bool inTime, const QString &
     result.ok = true;
     result.rate = double(total) * 1e9 / double(sink.finishedNs);
     result.cpuPerMessage = double(cpuNs) / double(total);
+    result.consumerBusy = double(consumerNs) / double(sink.finishedNs);
     return result;
 }
 
@@ -287,10 +305,12 @@ RunResult runQonduit(bool typed, int producers, qint64 total)
     }
     gate.waitUntilAllArrived();
     const qint64 cpuStart = processCpuNs();
+    const qint64 consumerStart = consumerCpuNs();
     clock.start();
     gate.open();
     const bool inTime = runLoop(loop);
     const qint64 cpuNs = processCpuNs() - cpuStart;
+    const qint64 consumerNs = consumerCpuNs() - consumerStart;
 
     QString problem;
     const qint64 dropped = pair.receiver->droppedCount();
@@ -302,7 +322,7 @@ RunResult runQonduit(bool typed, int producers, qint64 total)
         problem = QStringLiteral("%1 send() calls failed").arg(failedSends.load());
     else if (dropped != 0)
         problem = QStringLiteral("droppedCount() == %1").arg(dropped);
-    return finishRun(sink, total, inTime, problem, cpuNs);
+    return finishRun(sink, total, inTime, problem, cpuNs, consumerNs);
 }
 
 RunResult runQt(bool invokeMethod, int producers, qint64 total)
@@ -342,13 +362,15 @@ RunResult runQt(bool invokeMethod, int producers, qint64 total)
     }
     gate.waitUntilAllArrived();
     const qint64 cpuStart = processCpuNs();
+    const qint64 consumerStart = consumerCpuNs();
     clock.start();
     gate.open();
     const bool inTime = runLoop(loop);
     const qint64 cpuNs = processCpuNs() - cpuStart;
+    const qint64 consumerNs = consumerCpuNs() - consumerStart;
     for (auto &thread : threads)
         thread.join();
-    const RunResult result = finishRun(sink, total, inTime, QString(), cpuNs);
+    const RunResult result = finishRun(sink, total, inTime, QString(), cpuNs, consumerNs);
     // Drop whatever a timed-out run left queued before the sink goes away.
     QCoreApplication::removePostedEvents(&sink);
     return result;
@@ -482,6 +504,7 @@ int main(int argc, char *argv[])
             }
             c.rates.push_back(r.rate);
             c.cpuPerMessage.push_back(r.cpuPerMessage);
+            c.consumerBusy.push_back(r.consumerBusy);
         }
     }
 
@@ -491,8 +514,9 @@ int main(int argc, char *argv[])
             continue;
         const double m = median(c.rates);
         medians[c.key()] = m;
-        std::printf("# %-17s %d producer(s) %8lld msgs/run  median %8.0f msg/s  cpu %5.0f ns/msg  runs:",
-                    kindName(c.kind), c.producers, static_cast<long long>(c.messages), m, median(c.cpuPerMessage));
+        std::printf("# %-17s %d producer(s) %8lld msgs/run  median %8.0f msg/s  cpu %5.0f ns/msg  consumer busy %3.0f%%  runs:",
+                    kindName(c.kind), c.producers, static_cast<long long>(c.messages), m, median(c.cpuPerMessage),
+                    100 * median(c.consumerBusy));
         for (double rate : c.rates)
             std::printf(" %.0f", rate);
         std::printf("\n");
