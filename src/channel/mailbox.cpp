@@ -15,7 +15,8 @@ namespace {
 // kernel (a pause is 10-140 cycles depending on the CPU).
 constexpr int SpinPauseBudget = 128;
 constexpr int MaxPausesBetweenTries = 32;
-// A producer blocked for room re-checks on its own this often, see push().
+// A producer blocked for room re-checks on its own once the consumer took
+// nothing for this long, see waitForRoomLocked().
 constexpr auto BlockedRecheckInterval = std::chrono::milliseconds(10);
 // Room is reported once the queued bytes are this far below the byte bound
 // (half of it, for a bound under twice this). Half of the bound, as for the
@@ -24,6 +25,12 @@ constexpr auto BlockedRecheckInterval = std::chrono::milliseconds(10);
 // gave the top of it back to the system, and every message was written into
 // freshly faulted pages (docs/decisions.md D51).
 constexpr qint64 RoomSlackBytes = qint64(1024) * 1024;
+// A producer blocked for room is woken once the queue drained by this part
+// of its message bound, see roomForBlockedProducer().
+constexpr qint64 FirstProducerWakeFraction = 16;
+// Past this many producers woken one at a time, the next waits for an empty
+// queue (the room they wait for doubles with each).
+constexpr int MaxRoomStage = 30;
 // Spare queue chunks that no push needed for this long are freed when a drain
 // empties the queue (so, at the latest, by the first such drain twice this
 // long after they were last needed).
@@ -369,6 +376,7 @@ void Mailbox::countOut(qsizetype count, qint64 bytes)
 {
     m_queuedBytes.fetch_sub(bytes, std::memory_order_seq_cst);
     m_queuedCount.fetch_sub(count, std::memory_order_seq_cst);
+    m_takes.store(m_takes.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 
 std::shared_ptr<Mailbox::Lane> Mailbox::addSender()
@@ -549,17 +557,31 @@ void Mailbox::trimQueuesLocked(EnvelopeQueue::Retired &retired)
     m_lastSpareTrim = now;
 }
 
-bool Mailbox::roomWorthNotifyingLocked() const
+Mailbox::RoomNews Mailbox::roomNewsLocked()
 {
-    // Waking a producer for every batch taken makes it run, queue a batch and
-    // sleep again, over and over: blocked producers and watchers hear of
-    // room once the queue drained to half its message bound and RoomSlackBytes
-    // below its byte bound (or emptied, for a message that needs more).
-    if (m_blockedProducers.load(std::memory_order_seq_cst) == 0
-        && m_roomWatcherCount.load(std::memory_order_seq_cst) == 0) {
-        return false;
+    // Waking a watcher for every batch taken makes it run, queue a batch and
+    // sleep again, over and over: watchers hear of room once the queue
+    // drained to half its message bound and RoomSlackBytes below its byte
+    // bound (or emptied, for a message that needs more). Blocked producers
+    // are woken one at a time, see roomForBlockedProducer().
+    RoomNews news;
+    news.watchers = m_roomWatcherCount.load(std::memory_order_seq_cst) > 0 && roomAgainLocked();
+    if (m_blockedProducers.load(std::memory_order_seq_cst) == 0)
+        return news;
+    const EnvelopeQueue::Occupancy queued = occupancy();
+    if (queued.count == 0) {
+        news.producers = ProducersToWake::All;
+        return news;
     }
-    return roomAgainLocked();
+    int woken = m_producersWoken.load(std::memory_order_relaxed);
+    if (roomForBlockedProducer(queued, m_capacity.load(std::memory_order_relaxed),
+                               m_capacityBytes.load(std::memory_order_relaxed), woken)) {
+        news.producers = ProducersToWake::One;
+        // A producer that found the queue full since the load started over.
+        m_producersWoken.compare_exchange_strong(woken, std::min(woken + 1, MaxRoomStage),
+                                                 std::memory_order_relaxed);
+    }
+    return news;
 }
 
 bool Mailbox::roomAgainLocked() const
@@ -573,16 +595,39 @@ bool Mailbox::roomAgainLocked() const
         && queued.bytes + m_roomNeededBytes.load(std::memory_order_relaxed) <= bytesBound;
 }
 
-void Mailbox::notifyRoom(bool tellWatchers)
+bool Mailbox::roomForBlockedProducer(EnvelopeQueue::Occupancy queued, qint64 capacity, qint64 capacityBytes,
+                                     int alreadyWoken)
+{
+    // Woken all at once at half, producers that outnumber the CPUs filled
+    // the queue again at the consumer's expense (each running thread takes
+    // its share of the CPUs), then all slept while the consumer drained half
+    // the queue alone beside an idle CPU. One producer woken early keeps that
+    // CPU busy; one that cannot keep up gets help before the queue runs dry.
+    if (queued.count == 0)
+        return true;
+    // What drained is shifted right rather than the step left: the same
+    // test (drained / 2^n >= step, rounded down, when drained >= step * 2^n),
+    // with nothing to overflow. Over a bound (pushUnbounded(), or one message
+    // larger than the byte bound), drained is negative and stays so.
+    const qint64 countStep = std::max<qint64>(1, capacity / FirstProducerWakeFraction);
+    const qint64 bytesStep = std::min(capacityBytes / 2, RoomSlackBytes);
+    return ((capacity - qint64(queued.count)) >> alreadyWoken) >= countStep
+        && ((capacityBytes - queued.bytes) >> alreadyWoken) >= bytesStep;
+}
+
+void Mailbox::notifyRoom(const RoomNews &news)
 {
     // A producer between finding the queue full and waiting holds the
     // registry lock: once we had it, each blocked producer is waiting, or
     // will see the room when it checks.
     auto lock = lockRegistry();
-    if (tellWatchers)
+    if (news.watchers)
         tellRoomWatchersLocked();
     lock.unlock();
-    m_roomAvailable.notify_all();
+    if (news.producers == ProducersToWake::One)
+        m_roomAvailable.notify_one();
+    else if (news.producers == ProducersToWake::All)
+        m_roomAvailable.notify_all();
 }
 
 void Mailbox::watchForRoom(MailboxRoomWatcher *watcher, qint64 neededBytes)
@@ -616,12 +661,16 @@ void Mailbox::tellRoomWatchersLocked()
         watcher->roomAvailable();
 }
 
+bool Mailbox::closedTo(const Lane &lane, const std::atomic<bool> *senderOpen) const
+{
+    return m_consumerGone.load(std::memory_order_seq_cst) || lane.left.load(std::memory_order_relaxed)
+        || (senderOpen && !senderOpen->load());
+}
+
 Mailbox::PushResult Mailbox::offerLocked(Lane &lane, Envelope &envelope, const std::atomic<bool> *senderOpen)
 {
-    if (m_consumerGone.load(std::memory_order_seq_cst) || lane.left.load(std::memory_order_relaxed)
-        || (senderOpen && !senderOpen->load())) {
+    if (closedTo(lane, senderOpen))
         return PushResult::Closed;
-    }
     if (!reserve(envelope.bytes)) {
         switch (m_policy.load(std::memory_order_relaxed)) {
         case OverflowPolicy::Reject:
@@ -642,8 +691,24 @@ Mailbox::PushResult Mailbox::offerLocked(Lane &lane, Envelope &envelope, const s
 
 bool Mailbox::mayStillWaitLocked(const Lane &lane, const Envelope &envelope, const std::atomic<bool> *senderOpen) const
 {
-    return !fits(envelope.bytes) && !m_consumerGone.load(std::memory_order_relaxed)
-        && !lane.left.load(std::memory_order_relaxed) && (!senderOpen || senderOpen->load());
+    return !fits(envelope.bytes) && !closedTo(lane, senderOpen);
+}
+
+void Mailbox::waitForRoomLocked(std::unique_lock<std::mutex> &lock, const Lane &lane,
+                                const std::atomic<bool> *senderOpen)
+{
+    // The timeout is a safety net, not the wake-up: while the consumer takes,
+    // it wakes the producers itself, one at a time. One that stops taking
+    // with room for this message but short of waking anyone (say, its slot
+    // waits for a lock this producer's thread holds) lets the producer look
+    // for room once a whole interval passed without a take.
+    quint64 takes = m_takes.load(std::memory_order_relaxed);
+    while (m_roomAvailable.wait_for(lock, BlockedRecheckInterval) == std::cv_status::timeout) {
+        const quint64 takesNow = m_takes.load(std::memory_order_relaxed);
+        if (takesNow == takes || closedTo(lane, senderOpen))
+            return;
+        takes = takesNow;
+    }
 }
 
 Mailbox::PushResult Mailbox::push(Lane &lane, Envelope &envelope, bool mayBlock, const std::atomic<bool> *senderOpen)
@@ -666,12 +731,11 @@ Mailbox::PushResult Mailbox::push(Lane &lane, Envelope &envelope, bool mayBlock,
         // same sender learns on its own whether it may wait.
         auto lock = lockRegistry();
         m_blockedProducers.fetch_add(1, std::memory_order_seq_cst);
-        // Re-checked once counted, see the protocol above. The timeout is a
-        // safety net, not the wake-up: should the consumer stop draining
-        // above half (say, its slot waits for a lock this producer's thread
-        // holds), room for this one message is still noticed.
-        if (mayStillWaitLocked(lane, envelope, senderOpen))
-            m_roomAvailable.wait_for(lock, BlockedRecheckInterval);
+        // Re-checked once counted, see the protocol above.
+        if (mayStillWaitLocked(lane, envelope, senderOpen)) {
+            m_producersWoken.store(0, std::memory_order_relaxed);
+            waitForRoomLocked(lock, lane, senderOpen);
+        }
         m_blockedProducers.fetch_sub(1, std::memory_order_relaxed);
     }
 }
@@ -775,7 +839,7 @@ Mailbox::Batch Mailbox::takeBatch(std::vector<Envelope> &out, qsizetype max, qin
     // Freed after unlocking.
     EnvelopeQueue::Retired retired;
     std::vector<std::shared_ptr<Lane>> reaped;
-    bool notify = false;
+    RoomNews news;
     Batch batch;
     {
         const auto lock = lockTake();
@@ -783,7 +847,7 @@ Mailbox::Batch Mailbox::takeBatch(std::vector<Envelope> &out, qsizetype max, qin
         reapLeftLanesLocked(reaped);
         countOut(taken.count, taken.bytes);
         releaseLocked(taken.bytes);
-        notify = roomWorthNotifyingLocked();
+        news = roomNewsLocked();
         // Read before written: an exchange would take the line from the
         // producers at every batch.
         if (m_droppedSinceReport.load(std::memory_order_relaxed) != 0)
@@ -800,8 +864,8 @@ Mailbox::Batch Mailbox::takeBatch(std::vector<Envelope> &out, qsizetype max, qin
         if (!batch.more)
             trimQueuesLocked(retired);
     }
-    if (notify)
-        notifyRoom(true);
+    if (news.watchers || news.producers != ProducersToWake::None)
+        notifyRoom(news);
     return batch;
 }
 
@@ -810,8 +874,7 @@ Mailbox::TakeResult Mailbox::take(Envelope &out, QDeadlineTimer deadline, qint64
     // Freed after unlocking.
     EnvelopeQueue::Retired retired;
     std::vector<std::shared_ptr<Lane>> reaped;
-    bool notify = false;
-    bool tellWatchers = false;
+    RoomNews news;
     {
         auto lock = lockTake();
         while (!anyAvailableLocked()) {
@@ -836,8 +899,9 @@ Mailbox::TakeResult Mailbox::take(Envelope &out, QDeadlineTimer deadline, qint64
         releaseLocked(bytes);
         // One message at a time: whoever takes that way may take no more for
         // a while, so a blocked producer hears of every bit of room.
-        tellWatchers = roomWorthNotifyingLocked();
-        notify = tellWatchers || m_blockedProducers.load(std::memory_order_seq_cst) > 0;
+        news = roomNewsLocked();
+        if (m_blockedProducers.load(std::memory_order_seq_cst) > 0)
+            news.producers = ProducersToWake::All;
         if (lagged) {
             *lagged = m_droppedSinceReport.load(std::memory_order_relaxed) != 0
                 ? m_droppedSinceReport.exchange(0, std::memory_order_relaxed)
@@ -850,8 +914,8 @@ Mailbox::TakeResult Mailbox::take(Envelope &out, QDeadlineTimer deadline, qint64
             trimQueuesLocked(retired);
         reapLeftLanesLocked(reaped);
     }
-    if (notify)
-        notifyRoom(tellWatchers);
+    if (news.watchers || news.producers != ProducersToWake::None)
+        notifyRoom(news);
     return TakeResult::Taken;
 }
 
@@ -880,6 +944,11 @@ qsizetype Mailbox::queuedCount() const
 int Mailbox::blockedProducerCount() const
 {
     return m_blockedProducers.load(std::memory_order_seq_cst);
+}
+
+int Mailbox::producersWokenOneByOne() const
+{
+    return m_producersWoken.load(std::memory_order_relaxed);
 }
 
 qsizetype Mailbox::queueChunkCount() const

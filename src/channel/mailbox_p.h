@@ -202,6 +202,8 @@ protected:
 // drains in batches. After takeBatch() returns more == true the wake-up is
 // still considered pending and the consumer must schedule the next drain
 // itself; once a batch empties the queue the next push wakes it again.
+// Producers blocked for room are woken one at a time as the queue drains, see
+// roomForBlockedProducer(); room watchers all at once, at half.
 class Mailbox
 {
 public:
@@ -311,6 +313,17 @@ public:
     bool isFinished() const;
     // Producers waiting for room right now (Block policy).
     int blockedProducerCount() const;
+    // Blocked producers woken one at a time since one last found the queue
+    // full (for tests).
+    int producersWokenOneByOne() const;
+    // Whether a producer blocked for room is woken when queued is left after
+    // a take, with alreadyWoken producers woken one at a time before it:
+    // once the queue drained by a sixteenth of capacity (at least one
+    // message), and by half of capacityBytes or 1 MiB, whichever is less,
+    // each twice as far for every producer already woken. An empty queue
+    // wakes every producer.
+    static bool roomForBlockedProducer(EnvelopeQueue::Occupancy queued, qint64 capacity, qint64 capacityBytes,
+                                       int alreadyWoken);
     // Queue chunks allocated, spares included, in every lane (for tests).
     qsizetype queueChunkCount() const;
     // Lanes held: those of the senders, and of senders that left whose
@@ -335,7 +348,11 @@ private:
     // if not. dropping: for the DropOldest push that makes room.
     bool reserve(qint64 bytes, bool dropping = false);
     void countIn(qsizetype count, qint64 bytes);
+    // Under the take lock.
     void countOut(qsizetype count, qint64 bytes);
+    // Whether pushes through lane are over: the consumer left, the sender
+    // left, or senderOpen (if given) turned false.
+    bool closedTo(const Lane &lane, const std::atomic<bool> *senderOpen) const;
 
     // Lane lock held.
     // One envelope, without waiting: Full when it must wait or be refused.
@@ -350,6 +367,8 @@ private:
     void tellRoomWatchersLocked();
     // Whether a producer refused for room waits for it.
     bool mayStillWaitLocked(const Lane &lane, const Envelope &envelope, const std::atomic<bool> *senderOpen) const;
+    // Until a wake-up, or until the consumer took nothing for a while.
+    void waitForRoomLocked(std::unique_lock<std::mutex> &lock, const Lane &lane, const std::atomic<bool> *senderOpen);
     // Take lock held.
     bool anyAvailableLocked() const;
     // Adds the lanes it took from to takenFrom.
@@ -362,14 +381,21 @@ private:
     // reaped, freeing the payloads their returns hold.
     void reapLeftLanesLocked(std::vector<std::shared_ptr<Lane>> &reaped);
     void releaseLocked(qint64 bytes);
-    bool roomWorthNotifyingLocked() const;
+    // Who hears of the room a take made: the room watchers, and one or all
+    // of the producers blocked for room.
+    enum class ProducersToWake { None, One, All };
+    struct RoomNews
+    {
+        bool watchers = false;
+        ProducersToWake producers = ProducersToWake::None;
+    };
+    RoomNews roomNewsLocked();
     void trimQueuesLocked(EnvelopeQueue::Retired &retired);
     bool queueDrainedLocked() const;
     bool roomAgainLocked() const;
-    // No lock held: wakes producers blocked for room, once none is between
-    // finding the queue full and waiting, and with tellWatchers the room
-    // watchers.
-    void notifyRoom(bool tellWatchers);
+    // No lock held: tells whom news names, once no blocked producer is
+    // between finding the queue full and waiting.
+    void notifyRoom(const RoomNews &news);
 
     // Grouped by who writes them how often, with padding between the groups
     // so that no two share a cache line.
@@ -391,6 +417,7 @@ private:
     std::vector<std::shared_ptr<Lane>> m_lanes; // take lock; added under both
     std::size_t m_nextLane = 0;                 // take lock: where the next batch starts
     std::chrono::steady_clock::time_point m_lastSpareTrim;
+    std::atomic<quint64> m_takes{0}; // countOut() calls, read by producers that waited long
     char m_takeSidePadding[64];
     // Read by both sides all the time, written now and then (under both
     // locks, unless said otherwise).
@@ -402,6 +429,9 @@ private:
     std::atomic<bool> m_consumerGone{false};
     std::atomic<bool> m_finished{false}; // finishedLocked(), for the take side
     std::atomic<int> m_blockedProducers{0};
+    // How many blocked producers the take side woke, one at a time, since a
+    // producer last found the queue full; see roomNewsLocked().
+    std::atomic<int> m_producersWoken{0};
     std::atomic<int> m_roomWatcherCount{0}; // m_roomWatchers.size(), for the take side
     // The largest message a waiting watcher was refused; written under the
     // registry lock before m_roomWatcherCount, read by the take side after it.

@@ -1775,13 +1775,160 @@ void releaseObserverAccountsForEveryByte()
     CHECK_EQ(counter.total.load(), queuedBytes.load());
 }
 
-// Blocked producers are woken once the queue drained to half, not at every
-// batch; a producer must still get in when the consumer takes one message
-// and then stops above half (its slot may be waiting for a lock that the
-// producer's thread holds): room for one message is room.
-void blockedProducerGetsInWhenConsumerStopsAboveHalf()
+// The producers blocked for room are woken one at a time (D54): the first
+// once the queue drained by a sixteenth of its message bound (and by 1 MiB,
+// or half a smaller byte bound), each next one once it drained twice as far;
+// an empty queue wakes them all.
+void roomForBlockedProducerComesInStages()
 {
-    constexpr qsizetype capacity = 8;
+    constexpr qint64 MiB = 1024 * 1024;
+    constexpr qint64 huge = std::numeric_limits<qint64>::max();
+    const auto room = [](qsizetype count, qint64 bytes, qint64 capacity, qint64 capacityBytes, int woken) {
+        return Mailbox::roomForBlockedProducer({count, bytes}, capacity, capacityBytes, woken);
+    };
+    // Messages: a step of 16 of 256, doubled for each producer woken.
+    CHECK(!room(241, 0, 256, noByteBound, 0));
+    CHECK(room(240, 0, 256, noByteBound, 0));
+    CHECK(!room(225, 0, 256, noByteBound, 1));
+    CHECK(room(224, 0, 256, noByteBound, 1));
+    CHECK(!room(193, 0, 256, noByteBound, 2));
+    CHECK(room(192, 0, 256, noByteBound, 2));
+    CHECK(!room(129, 0, 256, noByteBound, 3));
+    CHECK(room(128, 0, 256, noByteBound, 3));
+    // With four woken, the next takes an empty queue.
+    CHECK(!room(1, 0, 256, noByteBound, 4));
+    CHECK(room(0, 0, 256, noByteBound, 4));
+    CHECK(room(0, 0, 256, noByteBound, 30));
+    // Under 32 messages, a step is one message.
+    CHECK(!room(8, 0, 8, noByteBound, 0));
+    CHECK(room(7, 0, 8, noByteBound, 0));
+    CHECK(!room(1, 0, 1, noByteBound, 0));
+    // Bytes: a step of 1 MiB, or half a bound under 2 MiB.
+    CHECK(!room(1, 7 * MiB + 1, 65536, 8 * MiB, 0));
+    CHECK(room(1, 7 * MiB, 65536, 8 * MiB, 0));
+    CHECK(!room(1, 6 * MiB + 1, 65536, 8 * MiB, 1));
+    CHECK(room(1, 6 * MiB, 65536, 8 * MiB, 1));
+    CHECK(!room(1, MiB / 2 + 1, 65536, MiB, 0));
+    CHECK(room(1, MiB / 2, 65536, MiB, 0));
+    // Both bounds must have drained.
+    CHECK(!room(240, 7 * MiB + 1, 256, 8 * MiB, 0));
+    CHECK(!room(241, 7 * MiB, 256, 8 * MiB, 0));
+    // Over a bound (pushUnbounded(), a message over the byte bound): none.
+    CHECK(!room(300, 0, 256, noByteBound, 0));
+    CHECK(!room(1, 9 * MiB, 65536, 8 * MiB, 0));
+    // Bounds as large as can be: nothing overflows.
+    CHECK(room(1, 0, huge, huge, 0));
+    CHECK(room(huge / 2, 0, huge, huge, 3));
+    CHECK(!room(huge / 2, 0, huge, huge, 4));
+    CHECK(!room(1, 0, huge, huge, 30));
+}
+
+// The same through takes: eight producers blocked on a full queue are woken
+// one per stage as it drains, and no other gets in; all at once when it is
+// empty; one that finds the queue full again starts the stages over. A
+// producer may get in through the safety net instead (the consumer took
+// nothing for a whole interval, when this thread stalls that long): such a
+// round proves nothing about the stages and is run again.
+void blockedProducersAreWokenOneAtATime()
+{
+    constexpr qsizetype capacity = 256; // a step of 16 messages
+    constexpr int producers = 8;
+    constexpr int rounds = 5;
+    for (int round = 0; round < rounds; ++round) {
+        Mailbox box(limitsOf(capacity, OverflowPolicy::Block));
+        const auto filler = box.addSender();
+        for (int i = 0; i < capacity; ++i) {
+            Envelope envelope = messageOf(0, i);
+            CHECK_EQ(box.push(*filler, envelope, false), PushResult::Queued);
+        }
+        std::vector<LanePointer> lanes;
+        for (int p = 0; p < producers; ++p)
+            lanes.push_back(box.addSender());
+        std::atomic<int> gotIn{0};
+        std::vector<std::unique_ptr<Parked>> parked;
+        for (int p = 0; p < producers; ++p) {
+            parked.push_back(std::make_unique<Parked>([&, p] {
+                Envelope envelope = messageOf(p + 1, 0);
+                if (box.push(*lanes[p], envelope, true) == PushResult::Queued)
+                    gotIn.fetch_add(1);
+            }));
+        }
+        // On an early return, before the producers are joined.
+        const auto release = qScopeGuard([&] { box.detachConsumer(); });
+        for (const auto &producer : parked)
+            CHECK(producer->waitUntilParked());
+        CHECK(spinUntil([&] { return box.blockedProducerCount() == producers; }));
+        CHECK_EQ(box.producersWokenOneByOne(), 0);
+
+        // Each take drains the queue past the next stage (those woken may
+        // have pushed, one message each) and short of the one after.
+        std::vector<Envelope> out;
+        bool conclusive = true;
+        const struct
+        {
+            qsizetype take;
+            int woken;
+        } steps[] = {{15, 0}, {1, 1}, {20, 2}, {32, 3}, {64, 4}};
+        for (const auto &step : steps) {
+            box.takeBatch(out, step.take);
+            const int woken = box.producersWokenOneByOne();
+            // Those woken get in; the others must still be waiting once
+            // every producer is back asleep or done.
+            CHECK(spinUntil([&] { return gotIn.load() >= std::min(woken, step.woken); }));
+            for (const auto &producer : parked)
+                CHECK(producer->waitUntilParked());
+            if (gotIn.load() > woken) {
+                conclusive = false;
+                break;
+            }
+            CHECK_EQ(woken, step.woken);
+        }
+        // Emptied: every producer still blocked gets in.
+        while (box.takeBatch(out, capacity).more) {
+        }
+        CHECK(spinUntil([&] { return gotIn.load() == producers; }));
+        for (const LanePointer &lane : lanes)
+            box.removeSender(*lane);
+        parked.clear();
+        if (!conclusive) {
+            std::printf("INFO   : round %d: a producer got in through the safety net (%d in, %d woken); again\n",
+                        round, gotIn.load(), box.producersWokenOneByOne());
+            continue;
+        }
+
+        // Full again: the producer that finds it so starts the stages over.
+        while (box.takeBatch(out, capacity).more) {
+        }
+        for (int i = 0; i < capacity; ++i) {
+            Envelope envelope = messageOf(0, i);
+            CHECK_EQ(box.push(*filler, envelope, false), PushResult::Queued);
+        }
+        CHECK_EQ(box.producersWokenOneByOne(), 4);
+        Parked late([&] {
+            Envelope envelope = messageOf(0, capacity);
+            box.push(*filler, envelope, true);
+        });
+        const auto releaseLate = qScopeGuard([&] { box.detachConsumer(); });
+        CHECK(late.waitUntilParked());
+        CHECK(spinUntil([&] { return box.blockedProducerCount() == 1; }));
+        CHECK_EQ(box.producersWokenOneByOne(), 0);
+        box.takeBatch(out, capacity / 16);
+        CHECK_EQ(box.producersWokenOneByOne(), 1);
+        CHECK(spinUntil([&] { return late.hasReturned(); }));
+        box.removeSender(*filler);
+        return;
+    }
+    CHECK_MSG(false, "every round had a producer get in through the safety net");
+}
+
+// The safety net under the wake-ups: a consumer that takes one message and
+// then stops, short of the room that wakes a producer (its slot may be
+// waiting for a lock that the producer's thread holds), still lets a blocked
+// producer in once a whole interval passed without a take: room for one
+// message is room.
+void blockedProducerGetsInWhenConsumerStopsShortOfWakingIt()
+{
+    constexpr qsizetype capacity = 64; // a step of 4 messages
     Mailbox box(limitsOf(capacity, OverflowPolicy::Block));
     const auto lane = box.addSender();
     for (int i = 0; i < capacity; ++i) {
@@ -1793,6 +1940,7 @@ void blockedProducerGetsInWhenConsumerStopsAboveHalf()
         Envelope envelope = messageOf(0, capacity);
         result.store(int(box.push(*lane, envelope, true)));
     });
+    const auto release = qScopeGuard([&] { box.detachConsumer(); }); // on an early return
     CHECK(producer.waitUntilParked());
     CHECK(!producer.hasReturned());
 
@@ -1800,6 +1948,7 @@ void blockedProducerGetsInWhenConsumerStopsAboveHalf()
     const Mailbox::Batch batch = box.takeBatch(out, 1);
     CHECK(batch.more);
     CHECK_EQ(out.size(), size_t(1));
+    CHECK_EQ(box.producersWokenOneByOne(), 0);
     CHECK(spinUntil([&] { return producer.hasReturned(); }));
     CHECK_EQ(result.load(), int(PushResult::Queued));
     CHECK_EQ(box.queuedCount(), capacity);
@@ -1904,7 +2053,9 @@ int main(int argc, char **argv)
         TEST(chunksGrowAndShrinkUnderContention),
         TEST(unusedChunksFreedAfterASecond),
         TEST(releaseObserverAccountsForEveryByte),
-        TEST(blockedProducerGetsInWhenConsumerStopsAboveHalf),
+        TEST(roomForBlockedProducerComesInStages),
+        TEST(blockedProducersAreWokenOneAtATime),
+        TEST(blockedProducerGetsInWhenConsumerStopsShortOfWakingIt),
         TEST(roomWatchersHearOfRoomUnderContention),
         // Delivered payloads handed back to be freed by a producer.
         TEST(payloadReturnHandsOverOneBinAtATime),
