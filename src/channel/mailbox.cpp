@@ -17,7 +17,7 @@ constexpr int SpinPauseBudget = 128;
 constexpr int MaxPausesBetweenTries = 32;
 // A producer blocked for room re-checks on its own once the consumer took
 // nothing for this long, see waitForRoomLocked().
-constexpr auto BlockedRecheckInterval = std::chrono::milliseconds(10);
+constexpr auto DefaultBlockedRecheckInterval = std::chrono::milliseconds(10);
 // Room is reported once the queued bytes are this far below the byte bound
 // (half of it, for a bound under twice this). Half of the bound, as for the
 // message count, let a socket's 8 MiB send queue of 1 MiB messages swing by
@@ -278,7 +278,8 @@ public:
 };
 
 Mailbox::Mailbox(const Limits &limits)
-    : m_capacity(limits.capacity)
+    : m_blockedRecheckInterval(DefaultBlockedRecheckInterval)
+    , m_capacity(limits.capacity)
     , m_capacityBytes(limits.capacityBytes)
     , m_policy(limits.policy)
 {
@@ -315,7 +316,7 @@ void Mailbox::storeLimitsLocked(const Limits &limits)
     m_capacity.store(limits.capacity, std::memory_order_relaxed);
     m_capacityBytes.store(limits.capacityBytes, std::memory_order_relaxed);
     m_policy.store(limits.policy, std::memory_order_relaxed);
-    m_roomAvailable.notify_all();
+    wakeEveryBlockedProducerLocked();
     if (roomAgainLocked())
         tellRoomWatchersLocked();
 }
@@ -406,7 +407,7 @@ void Mailbox::removeSender(Lane &lane)
     // A producer blocked in push() on behalf of the sender that just left
     // must re-check its sender's state.
     if (m_blockedProducers.load(std::memory_order_relaxed) > 0)
-        m_roomAvailable.notify_all();
+        wakeEveryBlockedProducerLocked();
     if (--m_senders > 0)
         return;
     // The consumer must learn that nothing more will come, even with an empty
@@ -565,7 +566,7 @@ Mailbox::RoomNews Mailbox::roomNewsLocked()
     // bound (or emptied, for a message that needs more). Blocked producers
     // are woken one at a time, see roomForBlockedProducer().
     RoomNews news;
-    news.watchers = m_roomWatcherCount.load(std::memory_order_seq_cst) > 0 && roomAgainLocked();
+    news.watchers = watchersHearOfRoomLocked();
     if (m_blockedProducers.load(std::memory_order_seq_cst) == 0)
         return news;
     const EnvelopeQueue::Occupancy queued = occupancy();
@@ -582,6 +583,11 @@ Mailbox::RoomNews Mailbox::roomNewsLocked()
                                                  std::memory_order_relaxed);
     }
     return news;
+}
+
+bool Mailbox::watchersHearOfRoomLocked() const
+{
+    return m_roomWatcherCount.load(std::memory_order_seq_cst) > 0 && roomAgainLocked();
 }
 
 bool Mailbox::roomAgainLocked() const
@@ -603,6 +609,7 @@ bool Mailbox::roomForBlockedProducer(EnvelopeQueue::Occupancy queued, qint64 cap
     // its share of the CPUs), then all slept while the consumer drained half
     // the queue alone beside an idle CPU. One producer woken early keeps that
     // CPU busy; one that cannot keep up gets help before the queue runs dry.
+    Q_ASSERT(alreadyWoken >= 0 && alreadyWoken <= MaxRoomStage);
     if (queued.count == 0)
         return true;
     // What drained is shifted right rather than the step left: the same
@@ -623,11 +630,19 @@ void Mailbox::notifyRoom(const RoomNews &news)
     auto lock = lockRegistry();
     if (news.watchers)
         tellRoomWatchersLocked();
-    lock.unlock();
-    if (news.producers == ProducersToWake::One)
+    if (news.producers == ProducersToWake::One) {
+        ++m_producerWakeTokens;
+        lock.unlock();
         m_roomAvailable.notify_one();
-    else if (news.producers == ProducersToWake::All)
-        m_roomAvailable.notify_all();
+    } else if (news.producers == ProducersToWake::All) {
+        wakeEveryBlockedProducerLocked();
+    }
+}
+
+void Mailbox::wakeEveryBlockedProducerLocked()
+{
+    ++m_producerWakeAlls;
+    m_roomAvailable.notify_all();
 }
 
 void Mailbox::watchForRoom(MailboxRoomWatcher *watcher, qint64 neededBytes)
@@ -697,15 +712,32 @@ bool Mailbox::mayStillWaitLocked(const Lane &lane, const Envelope &envelope, con
 void Mailbox::waitForRoomLocked(std::unique_lock<std::mutex> &lock, const Lane &lane,
                                 const std::atomic<bool> *senderOpen)
 {
+    // Woken for room by a token or by a wake-up of all, not by what wait_for()
+    // returns: a producer woken but first run after its deadline is told it
+    // timed out, and the wake-up meant for it would be lost.
     // The timeout is a safety net, not the wake-up: while the consumer takes,
     // it wakes the producers itself, one at a time. One that stops taking
     // with room for this message but short of waking anyone (say, its slot
     // waits for a lock this producer's thread holds) lets the producer look
     // for room once a whole interval passed without a take.
+    const quint64 wakeAlls = m_producerWakeAlls;
     quint64 takes = m_takes.load(std::memory_order_relaxed);
-    while (m_roomAvailable.wait_for(lock, BlockedRecheckInterval) == std::cv_status::timeout) {
+    for (;;) {
+        const bool timedOut = m_roomAvailable.wait_for(lock, m_blockedRecheckInterval) == std::cv_status::timeout;
+        if (m_producerWakeAlls != wakeAlls)
+            return;
+        if (m_producerWakeTokens > 0) {
+            --m_producerWakeTokens;
+            return;
+        }
+        if (!timedOut)
+            continue; // spurious
         const quint64 takesNow = m_takes.load(std::memory_order_relaxed);
-        if (takesNow == takes || closedTo(lane, senderOpen))
+        if (takesNow == takes) {
+            ++m_safetyNetRechecks;
+            return;
+        }
+        if (closedTo(lane, senderOpen))
             return;
         takes = takesNow;
     }
@@ -733,7 +765,9 @@ Mailbox::PushResult Mailbox::push(Lane &lane, Envelope &envelope, bool mayBlock,
         m_blockedProducers.fetch_add(1, std::memory_order_seq_cst);
         // Re-checked once counted, see the protocol above.
         if (mayStillWaitLocked(lane, envelope, senderOpen)) {
+            // The room that woken producers were told of is gone.
             m_producersWoken.store(0, std::memory_order_relaxed);
+            m_producerWakeTokens = 0;
             waitForRoomLocked(lock, lane, senderOpen);
         }
         m_blockedProducers.fetch_sub(1, std::memory_order_relaxed);
@@ -806,7 +840,7 @@ void Mailbox::detachConsumer()
         m_consumer = nullptr;
         m_consumerGone.store(true, std::memory_order_seq_cst);
         lanes = m_lanes;
-        m_roomAvailable.notify_all();
+        wakeEveryBlockedProducerLocked();
         m_messageAvailable.notify_all();
         tellRoomWatchersLocked();
     }
@@ -899,7 +933,7 @@ Mailbox::TakeResult Mailbox::take(Envelope &out, QDeadlineTimer deadline, qint64
         releaseLocked(bytes);
         // One message at a time: whoever takes that way may take no more for
         // a while, so a blocked producer hears of every bit of room.
-        news = roomNewsLocked();
+        news.watchers = watchersHearOfRoomLocked();
         if (m_blockedProducers.load(std::memory_order_seq_cst) > 0)
             news.producers = ProducersToWake::All;
         if (lagged) {
@@ -949,6 +983,18 @@ int Mailbox::blockedProducerCount() const
 int Mailbox::producersWokenOneByOne() const
 {
     return m_producersWoken.load(std::memory_order_relaxed);
+}
+
+qint64 Mailbox::safetyNetRecheckCount() const
+{
+    const auto lock = lockRegistry();
+    return m_safetyNetRechecks;
+}
+
+void Mailbox::setBlockedRecheckInterval(std::chrono::milliseconds interval)
+{
+    const auto lock = lockRegistry();
+    m_blockedRecheckInterval = interval;
 }
 
 qsizetype Mailbox::queueChunkCount() const

@@ -313,9 +313,14 @@ public:
     bool isFinished() const;
     // Producers waiting for room right now (Block policy).
     int blockedProducerCount() const;
-    // Blocked producers woken one at a time since one last found the queue
-    // full (for tests).
+    // Blocked producers woken one at a time since one last began to wait
+    // (for tests).
     int producersWokenOneByOne() const;
+    // Times a blocked producer looked for room on its own, because the
+    // consumer took nothing for a whole re-check interval (for tests).
+    qint64 safetyNetRecheckCount() const;
+    // That interval, 10 ms unless a test sets it.
+    void setBlockedRecheckInterval(std::chrono::milliseconds interval);
     // Whether a producer blocked for room is woken when queued is left after
     // a take, with alreadyWoken producers woken one at a time before it:
     // once the queue drained by a sixteenth of capacity (at least one
@@ -365,6 +370,7 @@ private:
     bool finishedLocked() const { return m_hadSenders && m_senders == 0; }
     void wakeConsumerLocked();
     void tellRoomWatchersLocked();
+    void wakeEveryBlockedProducerLocked();
     // Whether a producer refused for room waits for it.
     bool mayStillWaitLocked(const Lane &lane, const Envelope &envelope, const std::atomic<bool> *senderOpen) const;
     // Until a wake-up, or until the consumer took nothing for a while.
@@ -390,6 +396,7 @@ private:
         ProducersToWake producers = ProducersToWake::None;
     };
     RoomNews roomNewsLocked();
+    bool watchersHearOfRoomLocked() const;
     void trimQueuesLocked(EnvelopeQueue::Retired &retired);
     bool queueDrainedLocked() const;
     bool roomAgainLocked() const;
@@ -411,6 +418,12 @@ private:
     int m_senders = 0;
     bool m_hadSenders = false;
     std::vector<MailboxRoomWatcher *> m_roomWatchers;
+    // Blocked producers' wake-ups: one waiter goes on per token, every one
+    // when the count of wake-ups of all changes.
+    qint64 m_producerWakeTokens = 0;
+    quint64 m_producerWakeAlls = 0;
+    qint64 m_safetyNetRechecks = 0;
+    std::chrono::milliseconds m_blockedRecheckInterval;
     char m_registryPadding[64];
     // Take side, written by every batch.
     mutable std::mutex m_takeMutex;

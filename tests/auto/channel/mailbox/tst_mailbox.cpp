@@ -1825,100 +1825,120 @@ void roomForBlockedProducerComesInStages()
 
 // The same through takes: eight producers blocked on a full queue are woken
 // one per stage as it drains, and no other gets in; all at once when it is
-// empty; one that finds the queue full again starts the stages over. A
-// producer may get in through the safety net instead (the consumer took
-// nothing for a whole interval, when this thread stalls that long): such a
-// round proves nothing about the stages and is run again.
+// empty; one that finds the queue full again starts the stages over. The
+// safety net is set far out of reach: only wake-ups let producers in.
 void blockedProducersAreWokenOneAtATime()
 {
     constexpr qsizetype capacity = 256; // a step of 16 messages
     constexpr int producers = 8;
-    constexpr int rounds = 5;
-    for (int round = 0; round < rounds; ++round) {
-        Mailbox box(limitsOf(capacity, OverflowPolicy::Block));
-        const auto filler = box.addSender();
-        for (int i = 0; i < capacity; ++i) {
-            Envelope envelope = messageOf(0, i);
-            CHECK_EQ(box.push(*filler, envelope, false), PushResult::Queued);
-        }
-        std::vector<LanePointer> lanes;
-        for (int p = 0; p < producers; ++p)
-            lanes.push_back(box.addSender());
-        std::atomic<int> gotIn{0};
-        std::vector<std::unique_ptr<Parked>> parked;
-        for (int p = 0; p < producers; ++p) {
-            parked.push_back(std::make_unique<Parked>([&, p] {
-                Envelope envelope = messageOf(p + 1, 0);
-                if (box.push(*lanes[p], envelope, true) == PushResult::Queued)
-                    gotIn.fetch_add(1);
-            }));
-        }
-        // On an early return, before the producers are joined.
-        const auto release = qScopeGuard([&] { box.detachConsumer(); });
+    Mailbox box(limitsOf(capacity, OverflowPolicy::Block));
+    box.setBlockedRecheckInterval(std::chrono::minutes(1));
+    const auto filler = box.addSender();
+    for (int i = 0; i < capacity; ++i) {
+        Envelope envelope = messageOf(0, i);
+        CHECK_EQ(box.push(*filler, envelope, false), PushResult::Queued);
+    }
+    std::vector<LanePointer> lanes;
+    for (int p = 0; p < producers; ++p)
+        lanes.push_back(box.addSender());
+    std::atomic<int> gotIn{0};
+    std::vector<std::unique_ptr<Parked>> parked;
+    for (int p = 0; p < producers; ++p) {
+        parked.push_back(std::make_unique<Parked>([&, p] {
+            Envelope envelope = messageOf(p + 1, 0);
+            if (box.push(*lanes[p], envelope, true) == PushResult::Queued)
+                gotIn.fetch_add(1);
+        }));
+    }
+    // On an early return, before the producers are joined.
+    const auto release = qScopeGuard([&] { box.detachConsumer(); });
+    for (const auto &producer : parked)
+        CHECK(producer->waitUntilParked());
+    CHECK(spinUntil([&] { return box.blockedProducerCount() == producers; }));
+    CHECK_EQ(box.producersWokenOneByOne(), 0);
+
+    // Each take drains the queue past the next stage (those woken may have
+    // pushed, one message each) and short of the one after.
+    std::vector<Envelope> out;
+    const struct
+    {
+        qsizetype take;
+        int woken;
+    } steps[] = {{15, 0}, {1, 1}, {20, 2}, {32, 3}, {64, 4}};
+    for (const auto &step : steps) {
+        box.takeBatch(out, step.take);
+        CHECK_EQ(box.producersWokenOneByOne(), step.woken);
+        // Those woken get in; once every producer is asleep again or done,
+        // no other has.
+        CHECK(spinUntil([&] { return gotIn.load() == step.woken; }));
         for (const auto &producer : parked)
             CHECK(producer->waitUntilParked());
-        CHECK(spinUntil([&] { return box.blockedProducerCount() == producers; }));
-        CHECK_EQ(box.producersWokenOneByOne(), 0);
-
-        // Each take drains the queue past the next stage (those woken may
-        // have pushed, one message each) and short of the one after.
-        std::vector<Envelope> out;
-        bool conclusive = true;
-        const struct
-        {
-            qsizetype take;
-            int woken;
-        } steps[] = {{15, 0}, {1, 1}, {20, 2}, {32, 3}, {64, 4}};
-        for (const auto &step : steps) {
-            box.takeBatch(out, step.take);
-            const int woken = box.producersWokenOneByOne();
-            // Those woken get in; the others must still be waiting once
-            // every producer is back asleep or done.
-            CHECK(spinUntil([&] { return gotIn.load() >= std::min(woken, step.woken); }));
-            for (const auto &producer : parked)
-                CHECK(producer->waitUntilParked());
-            if (gotIn.load() > woken) {
-                conclusive = false;
-                break;
-            }
-            CHECK_EQ(woken, step.woken);
-        }
-        // Emptied: every producer still blocked gets in.
-        while (box.takeBatch(out, capacity).more) {
-        }
-        CHECK(spinUntil([&] { return gotIn.load() == producers; }));
-        for (const LanePointer &lane : lanes)
-            box.removeSender(*lane);
-        parked.clear();
-        if (!conclusive) {
-            std::printf("INFO   : round %d: a producer got in through the safety net (%d in, %d woken); again\n",
-                        round, gotIn.load(), box.producersWokenOneByOne());
-            continue;
-        }
-
-        // Full again: the producer that finds it so starts the stages over.
-        while (box.takeBatch(out, capacity).more) {
-        }
-        for (int i = 0; i < capacity; ++i) {
-            Envelope envelope = messageOf(0, i);
-            CHECK_EQ(box.push(*filler, envelope, false), PushResult::Queued);
-        }
-        CHECK_EQ(box.producersWokenOneByOne(), 4);
-        Parked late([&] {
-            Envelope envelope = messageOf(0, capacity);
-            box.push(*filler, envelope, true);
-        });
-        const auto releaseLate = qScopeGuard([&] { box.detachConsumer(); });
-        CHECK(late.waitUntilParked());
-        CHECK(spinUntil([&] { return box.blockedProducerCount() == 1; }));
-        CHECK_EQ(box.producersWokenOneByOne(), 0);
-        box.takeBatch(out, capacity / 16);
-        CHECK_EQ(box.producersWokenOneByOne(), 1);
-        CHECK(spinUntil([&] { return late.hasReturned(); }));
-        box.removeSender(*filler);
-        return;
+        CHECK_EQ(gotIn.load(), step.woken);
     }
-    CHECK_MSG(false, "every round had a producer get in through the safety net");
+    // Emptied: every producer still blocked gets in.
+    while (box.takeBatch(out, capacity).more) {
+    }
+    CHECK(spinUntil([&] { return gotIn.load() == producers; }));
+    for (const LanePointer &lane : lanes)
+        box.removeSender(*lane);
+
+    // Full again: the producer that finds it so starts the stages over.
+    while (box.takeBatch(out, capacity).more) {
+    }
+    for (int i = 0; i < capacity; ++i) {
+        Envelope envelope = messageOf(0, i);
+        CHECK_EQ(box.push(*filler, envelope, false), PushResult::Queued);
+    }
+    CHECK_EQ(box.producersWokenOneByOne(), 4);
+    Parked late([&] {
+        Envelope envelope = messageOf(0, capacity);
+        box.push(*filler, envelope, true);
+    });
+    const auto releaseLate = qScopeGuard([&] { box.detachConsumer(); });
+    CHECK(late.waitUntilParked());
+    CHECK(spinUntil([&] { return box.blockedProducerCount() == 1 && box.producersWokenOneByOne() == 0; }));
+    box.takeBatch(out, capacity / 16);
+    CHECK_EQ(box.producersWokenOneByOne(), 1);
+    CHECK(spinUntil([&] { return late.hasReturned(); }));
+    CHECK_EQ(box.safetyNetRecheckCount(), 0);
+    box.removeSender(*filler);
+}
+
+// While the consumer keeps taking, a blocked producer waits for the room
+// that wakes it, however long that takes: its own re-check after an interval
+// is only for a consumer that took nothing all that time. (Before D54 every
+// re-check let it in at any room, which put producers back on the CPUs
+// outside the stages.)
+void blockedProducerWaitsForItsWakeWhileTheConsumerTakes()
+{
+    constexpr qsizetype capacity = 4096; // a step of 256 messages
+    constexpr int takesBeforeTheStep = 150;
+    Mailbox box(limitsOf(capacity, OverflowPolicy::Block));
+    box.setBlockedRecheckInterval(std::chrono::milliseconds(50));
+    const auto lane = box.addSender();
+    for (int i = 0; i < capacity; ++i) {
+        Envelope envelope = messageOf(0, i);
+        CHECK_EQ(box.push(*lane, envelope, false), PushResult::Queued);
+    }
+    Parked producer([&] {
+        Envelope envelope = messageOf(0, capacity);
+        box.push(*lane, envelope, true);
+    });
+    const auto release = qScopeGuard([&] { box.detachConsumer(); }); // on an early return
+    CHECK(producer.waitUntilParked());
+
+    // One message a millisecond: three intervals, each with takes.
+    std::vector<Envelope> out;
+    for (int i = 0; i < takesBeforeTheStep; ++i) {
+        box.takeBatch(out, 1);
+        std::this_thread::sleep_for(1ms);
+    }
+    // Had this thread stalled for a whole interval, the safety net would
+    // rightly have let the producer in.
+    CHECK(!producer.hasReturned() || box.safetyNetRecheckCount() > 0);
+    box.takeBatch(out, capacity / 16 - takesBeforeTheStep);
+    CHECK(spinUntil([&] { return producer.hasReturned(); }));
+    box.removeSender(*lane);
 }
 
 // The safety net under the wake-ups: a consumer that takes one message and
@@ -1950,6 +1970,7 @@ void blockedProducerGetsInWhenConsumerStopsShortOfWakingIt()
     CHECK_EQ(out.size(), size_t(1));
     CHECK_EQ(box.producersWokenOneByOne(), 0);
     CHECK(spinUntil([&] { return producer.hasReturned(); }));
+    CHECK(box.safetyNetRecheckCount() >= 1);
     CHECK_EQ(result.load(), int(PushResult::Queued));
     CHECK_EQ(box.queuedCount(), capacity);
     box.removeSender(*lane);
@@ -2055,6 +2076,7 @@ int main(int argc, char **argv)
         TEST(releaseObserverAccountsForEveryByte),
         TEST(roomForBlockedProducerComesInStages),
         TEST(blockedProducersAreWokenOneAtATime),
+        TEST(blockedProducerWaitsForItsWakeWhileTheConsumerTakes),
         TEST(blockedProducerGetsInWhenConsumerStopsShortOfWakingIt),
         TEST(roomWatchersHearOfRoomUnderContention),
         // Delivered payloads handed back to be freed by a producer.
