@@ -288,6 +288,17 @@ private:
     std::thread m_thread;
 };
 
+// Queues count messages of producer 0 through lane, none of which may wait.
+bool fillWithoutBlocking(Mailbox &box, Mailbox::Lane &lane, qsizetype count)
+{
+    for (qsizetype i = 0; i < count; ++i) {
+        Envelope envelope = messageOf(0, i);
+        if (box.push(lane, envelope, false) != PushResult::Queued)
+            return false;
+    }
+    return true;
+}
+
 using LanePointer = std::shared_ptr<Mailbox::Lane>;
 
 // Producer threads, each one of the mailbox's senders: body(p, lane) for p in
@@ -1834,10 +1845,7 @@ void blockedProducersAreWokenOneAtATime()
     Mailbox box(limitsOf(capacity, OverflowPolicy::Block));
     box.setBlockedRecheckInterval(std::chrono::minutes(1));
     const auto filler = box.addSender();
-    for (int i = 0; i < capacity; ++i) {
-        Envelope envelope = messageOf(0, i);
-        CHECK_EQ(box.push(*filler, envelope, false), PushResult::Queued);
-    }
+    CHECK(fillWithoutBlocking(box, *filler, capacity));
     std::vector<LanePointer> lanes;
     for (int p = 0; p < producers; ++p)
         lanes.push_back(box.addSender());
@@ -1885,10 +1893,7 @@ void blockedProducersAreWokenOneAtATime()
     // Full again: the producer that finds it so starts the stages over.
     while (box.takeBatch(out, capacity).more) {
     }
-    for (int i = 0; i < capacity; ++i) {
-        Envelope envelope = messageOf(0, i);
-        CHECK_EQ(box.push(*filler, envelope, false), PushResult::Queued);
-    }
+    CHECK(fillWithoutBlocking(box, *filler, capacity));
     CHECK_EQ(box.producersWokenOneByOne(), 4);
     Parked late([&] {
         Envelope envelope = messageOf(0, capacity);
@@ -1916,10 +1921,7 @@ void blockedProducerWaitsForItsWakeWhileTheConsumerTakes()
     Mailbox box(limitsOf(capacity, OverflowPolicy::Block));
     box.setBlockedRecheckInterval(std::chrono::milliseconds(50));
     const auto lane = box.addSender();
-    for (int i = 0; i < capacity; ++i) {
-        Envelope envelope = messageOf(0, i);
-        CHECK_EQ(box.push(*lane, envelope, false), PushResult::Queued);
-    }
+    CHECK(fillWithoutBlocking(box, *lane, capacity));
     Parked producer([&] {
         Envelope envelope = messageOf(0, capacity);
         box.push(*lane, envelope, true);
@@ -1951,10 +1953,7 @@ void blockedProducerGetsInWhenConsumerStopsShortOfWakingIt()
     constexpr qsizetype capacity = 64; // a step of 4 messages
     Mailbox box(limitsOf(capacity, OverflowPolicy::Block));
     const auto lane = box.addSender();
-    for (int i = 0; i < capacity; ++i) {
-        Envelope envelope = messageOf(0, i);
-        CHECK_EQ(box.push(*lane, envelope, false), PushResult::Queued);
-    }
+    CHECK(fillWithoutBlocking(box, *lane, capacity));
     std::atomic<int> result{-1};
     Parked producer([&] {
         Envelope envelope = messageOf(0, capacity);
