@@ -94,16 +94,19 @@ EnvelopeQueue::Retired::~Retired()
         delete std::exchange(m_chunks, m_chunks->next.load(std::memory_order_relaxed));
 }
 
+EnvelopeQueue::EnvelopeQueue(std::shared_ptr<Pool> pool)
+    : m_pool(std::move(pool))
+{
+}
+
 EnvelopeQueue::~EnvelopeQueue()
 {
     for (qsizetype left = available(); left > 0; --left)
         popFront(nullptr);
-    // What remains: the head chunk through the tail chunk, and the spares.
+    // What remains: the head chunk through the tail chunk.
     Chunk *chunk = m_head ? m_head : m_first.load(std::memory_order_relaxed);
     while (chunk)
-        delete std::exchange(chunk, chunk->next.load(std::memory_order_relaxed));
-    while (m_spares)
-        delete std::exchange(m_spares, m_spares->next.load(std::memory_order_relaxed));
+        m_pool->giveBack(std::exchange(chunk, chunk->next.load(std::memory_order_relaxed)));
 }
 
 qsizetype EnvelopeQueue::available() const
@@ -111,9 +114,16 @@ qsizetype EnvelopeQueue::available() const
     return qsizetype(m_pushed.load(std::memory_order_seq_cst) - m_taken.load(std::memory_order_relaxed));
 }
 
-EnvelopeQueue::Chunk *EnvelopeQueue::takeSpare()
+EnvelopeQueue::Pool::~Pool()
 {
-    const std::lock_guard lock(m_poolMutex);
+    Q_ASSERT(m_spareCount == m_chunks); // every queue gave its chunks back
+    while (m_spares)
+        delete std::exchange(m_spares, m_spares->next.load(std::memory_order_relaxed));
+}
+
+EnvelopeQueue::Chunk *EnvelopeQueue::Pool::take()
+{
+    const std::lock_guard lock(m_mutex);
     Chunk *chunk = m_spares;
     if (chunk) {
         m_spares = chunk->next.load(std::memory_order_relaxed);
@@ -127,41 +137,41 @@ EnvelopeQueue::Chunk *EnvelopeQueue::takeSpare()
     return chunk;
 }
 
-void EnvelopeQueue::giveBack(Chunk *chunk)
+void EnvelopeQueue::Pool::giveBack(Chunk *chunk)
 {
-    const std::lock_guard lock(m_poolMutex);
+    const std::lock_guard lock(m_mutex);
     chunk->next.store(m_spares, std::memory_order_relaxed);
     m_spares = chunk;
     ++m_spareCount;
 }
 
-qsizetype EnvelopeQueue::chunkCount() const
+qsizetype EnvelopeQueue::Pool::chunkCount() const
 {
-    const std::lock_guard lock(m_poolMutex);
+    const std::lock_guard lock(m_mutex);
     return m_chunks;
 }
 
-qsizetype EnvelopeQueue::spareChunkCount() const
+qsizetype EnvelopeQueue::Pool::spareChunkCount() const
 {
-    const std::lock_guard lock(m_poolMutex);
+    const std::lock_guard lock(m_mutex);
     return m_spareCount;
 }
 
-void EnvelopeQueue::trimSpares(Retired &retired)
+void EnvelopeQueue::Pool::trimSpares(Retired &retired)
 {
-    const std::lock_guard lock(m_poolMutex);
+    const std::lock_guard lock(m_mutex);
     retireSparesLocked(m_spareCount - KeptSpareChunks, retired);
 }
 
-void EnvelopeQueue::trimUnneededSpares(Retired &retired)
+void EnvelopeQueue::Pool::trimUnneededSpares(Retired &retired)
 {
-    const std::lock_guard lock(m_poolMutex);
+    const std::lock_guard lock(m_mutex);
     // The pool is a stack: the spares it never handed out are the ones at
     // the bottom, the chunks the last bursts did not reach.
     retireSparesLocked(m_sparesUnused - KeptSpareChunks, retired);
 }
 
-void EnvelopeQueue::retireSparesLocked(qsizetype count, Retired &retired)
+void EnvelopeQueue::Pool::retireSparesLocked(qsizetype count, Retired &retired)
 {
     for (; count > 0; --count) {
         Chunk *const chunk = std::exchange(m_spares, m_spares->next.load(std::memory_order_relaxed));
@@ -176,7 +186,7 @@ void EnvelopeQueue::retireSparesLocked(qsizetype count, Retired &retired)
 void EnvelopeQueue::pushBack(Envelope &&envelope)
 {
     if (!m_tail || m_tailIndex == ChunkSlots) {
-        Chunk *const chunk = takeSpare();
+        Chunk *const chunk = m_pool->take();
         // Both published by the pushed count below.
         if (m_tail)
             m_tail->next.store(chunk, std::memory_order_relaxed);
@@ -203,7 +213,7 @@ Envelope &EnvelopeQueue::headSlot()
         // Left only now that a slot beyond it is published, so its link is.
         Chunk *const done = std::exchange(m_head, m_head->next.load(std::memory_order_relaxed));
         m_headIndex = 0;
-        giveBack(done);
+        m_pool->giveBack(done);
     }
     // Another thread wrote these slots: ask for the lines a few slots ahead,
     // so that the misses overlap instead of coming one by one.
@@ -267,6 +277,11 @@ EnvelopeQueue::Occupancy EnvelopeQueue::takeFront(qsizetype count, qint64 maxByt
 class alignas(64) Mailbox::Lane
 {
 public:
+    explicit Lane(std::shared_ptr<EnvelopeQueue::Pool> chunkPool)
+        : queue(std::move(chunkPool))
+    {
+    }
+
     // The producer side of queue: one push at a time.
     std::mutex mutex;
     // Stored under mutex when the sender leaves: no push comes after it.
@@ -279,6 +294,7 @@ public:
 
 Mailbox::Mailbox(const Limits &limits)
     : m_blockedRecheckInterval(DefaultBlockedRecheckInterval)
+    , m_chunkPool(std::make_shared<EnvelopeQueue::Pool>())
     , m_capacity(limits.capacity)
     , m_capacityBytes(limits.capacityBytes)
     , m_policy(limits.policy)
@@ -382,7 +398,7 @@ void Mailbox::countOut(qsizetype count, qint64 bytes)
 
 std::shared_ptr<Mailbox::Lane> Mailbox::addSender()
 {
-    auto lane = std::make_shared<Lane>();
+    auto lane = std::make_shared<Lane>(m_chunkPool);
     const BothLocks locks = lockBoth();
     // A clone racing with the close of the last sender must not reopen a
     // channel whose receiver may already have reported closed().
@@ -546,15 +562,13 @@ void Mailbox::reapLeftLanesLocked(std::vector<std::shared_ptr<Lane>> &reaped)
 void Mailbox::trimQueuesLocked(EnvelopeQueue::Retired &retired)
 {
     if (m_finished.load(std::memory_order_relaxed)) {
-        for (const std::shared_ptr<Lane> &lane : m_lanes)
-            lane->queue.trimSpares(retired);
+        m_chunkPool->trimSpares(retired);
         return;
     }
     const auto now = std::chrono::steady_clock::now();
     if (now - m_lastSpareTrim < UnusedChunksKeptFor)
         return;
-    for (const std::shared_ptr<Lane> &lane : m_lanes)
-        lane->queue.trimUnneededSpares(retired);
+    m_chunkPool->trimUnneededSpares(retired);
     m_lastSpareTrim = now;
 }
 
@@ -857,8 +871,8 @@ void Mailbox::detachConsumer()
             countOut(taken.count, taken.bytes);
             releaseLocked(taken.bytes);
         }
-        lane->queue.trimSpares(retired);
     }
+    m_chunkPool->trimSpares(retired);
     freeReturnedPayloads();
 }
 
@@ -999,11 +1013,7 @@ void Mailbox::setBlockedRecheckInterval(std::chrono::milliseconds interval)
 
 qsizetype Mailbox::queueChunkCount() const
 {
-    const auto lock = lockTake();
-    qsizetype chunks = 0;
-    for (const std::shared_ptr<Lane> &lane : m_lanes)
-        chunks += lane->queue.chunkCount();
-    return chunks;
+    return m_chunkPool->chunkCount();
 }
 
 qsizetype Mailbox::laneCount() const

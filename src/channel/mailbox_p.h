@@ -30,19 +30,24 @@ namespace Qonduit {
 // lock around producer-side calls and its take lock around consumer-side
 // calls.
 //
-// The tail takes a chunk from a pool of spares (or allocates one) when it
+// The tail takes a chunk from a Pool of spares (or allocates one) when it
 // fills the last one, and the head gives a chunk back when it leaves it; a
-// queued envelope never moves. The pool keeps what bursts need while they
-// keep coming: the mailbox calls trimUnneededSpares() when a drain empties
-// the queue a second or more after its last call, which frees the spares the
-// pool did not hand out since (keeping KeptSpareChunks), and trimSpares()
-// once the channel finished. Freeing whatever is spare at every emptying drain
-// instead (or shrinking a ring) costs a reallocation of the whole queue every
-// time a producer refills it, and those allocations are of the worst kind:
-// glibc consolidates an arena's fastbins on every allocation of 1 KiB or
-// more, and a producer's arena is full of small payloads freed by the
-// consumer. Under a producer that kept refilling a 65536-message queue this
-// was 8-10% of all CPU time.
+// queued envelope never moves. One pool serves every lane of a mailbox, so
+// that the chunks a draining lane gives back carry the lane that fills: with
+// a pool per lane, each lane kept the chunks of the most it ever held, and
+// senders that filled a queue one after the other (as producers woken one
+// at a time do, D54) held a whole queue of chunks each (decision D55).
+// The pool keeps what bursts need while they keep coming: the mailbox calls
+// trimUnneededSpares() when a drain empties the queue a second or more after
+// its last call, which frees the spares the pool did not hand out since
+// (keeping KeptSpareChunks), and trimSpares() once the channel finished.
+// Freeing whatever is spare at every emptying drain instead (or shrinking a
+// ring) costs a reallocation of the whole queue every time a producer
+// refills it, and those allocations are of the worst kind: glibc
+// consolidates an arena's fastbins on every allocation of 1 KiB or more, and
+// a producer's arena is full of small payloads freed by the consumer. Under
+// a producer that kept refilling a 65536-message queue this was 8-10% of all
+// CPU time.
 class EnvelopeQueue
 {
     struct Chunk;
@@ -72,8 +77,42 @@ public:
         Chunk *m_chunks = nullptr;
     };
 
-    EnvelopeQueue() = default;
-    // Destroys what is still queued; neither side may be in a call.
+    // Spare chunks, for any number of queues; every member may be called
+    // from any thread.
+    class Pool
+    {
+    public:
+        Pool() = default;
+        ~Pool();
+        Q_DISABLE_COPY_MOVE(Pool)
+
+        // Chunks allocated through this pool and not freed: in queues or
+        // spare.
+        qsizetype chunkCount() const;
+        qsizetype spareChunkCount() const;
+        // Hands all spare chunks but KeptSpareChunks over to retired.
+        void trimSpares(Retired &retired);
+        // Hands over to retired the spare chunks that stayed in the pool
+        // since the last call (keeping KeptSpareChunks), and starts counting
+        // again.
+        void trimUnneededSpares(Retired &retired);
+
+    private:
+        friend class EnvelopeQueue;
+        Chunk *take();
+        void giveBack(Chunk *chunk);
+        void retireSparesLocked(qsizetype count, Retired &retired);
+
+        mutable std::mutex m_mutex;
+        Chunk *m_spares = nullptr; // most recently given back first
+        qsizetype m_spareCount = 0;
+        qsizetype m_sparesUnused = 0; // the fewest spares since trimUnneededSpares()
+        qsizetype m_chunks = 0;
+    };
+
+    explicit EnvelopeQueue(std::shared_ptr<Pool> pool);
+    // Destroys what is still queued and gives its chunks back to the pool;
+    // neither side may be in a call.
     ~EnvelopeQueue();
     Q_DISABLE_COPY_MOVE(EnvelopeQueue)
 
@@ -94,24 +133,12 @@ public:
     // and returns how many it moved and their bytes.
     Occupancy takeFront(qsizetype count, qint64 maxBytes, std::vector<Envelope> &out);
 
-    // --- the pool, any thread ---
-    // Chunks allocated, in the queue or spare.
-    qsizetype chunkCount() const;
-    qsizetype spareChunkCount() const;
-    // Hands all spare chunks but KeptSpareChunks over to retired.
-    void trimSpares(Retired &retired);
-    // Hands over to retired the spare chunks that stayed in the pool since
-    // the last call (keeping KeptSpareChunks), and starts counting again.
-    void trimUnneededSpares(Retired &retired);
-
 private:
-    Chunk *takeSpare();
-    void giveBack(Chunk *chunk);
-    void retireSparesLocked(qsizetype count, Retired &retired);
     Envelope &headSlot();
 
-    // The producer side's, then the consumer side's, then the pool's, each on
-    // cache lines of its own so that neither side's writes evict the other's.
+    // The producer side's, then the consumer side's, then the pool (read by
+    // both), each on cache lines of its own so that neither side's writes
+    // evict the other's.
     Chunk *m_tail = nullptr;
     int m_tailIndex = 0; // first free slot in m_tail
     std::atomic<qint64> m_pushed{0};
@@ -121,11 +148,7 @@ private:
     int m_headIndex = 0;     // front slot in m_head
     std::atomic<qint64> m_taken{0};
     char m_padding2[64];
-    mutable std::mutex m_poolMutex;
-    Chunk *m_spares = nullptr; // most recently given back first
-    qsizetype m_spareCount = 0;
-    qsizetype m_sparesUnused = 0; // the fewest spares since trimUnneededSpares()
-    qsizetype m_chunks = 0;
+    const std::shared_ptr<Pool> m_pool;
 };
 
 // Whoever drains a mailbox: a ChannelReceiver, later a connection's writer.
@@ -329,7 +352,7 @@ public:
     // wakes every producer.
     static bool roomForBlockedProducer(EnvelopeQueue::Occupancy queued, qint64 capacity, qint64 capacityBytes,
                                        int alreadyWoken);
-    // Queue chunks allocated, spares included, in every lane (for tests).
+    // Queue chunks allocated for the lanes, spares included (for tests).
     qsizetype queueChunkCount() const;
     // Lanes held: those of the senders, and of senders that left whose
     // messages are not all taken (for tests).
@@ -428,6 +451,7 @@ private:
     // Take side, written by every batch.
     mutable std::mutex m_takeMutex;
     std::vector<std::shared_ptr<Lane>> m_lanes; // take lock; added under both
+    const std::shared_ptr<EnvelopeQueue::Pool> m_chunkPool; // the lanes' queues' spares
     std::size_t m_nextLane = 0;                 // take lock: where the next batch starts
     std::chrono::steady_clock::time_point m_lastSpareTrim;
     std::atomic<quint64> m_takes{0}; // countOut() calls, read by producers that waited long

@@ -1337,7 +1337,8 @@ constexpr int chunkSlots = EnvelopeQueue::ChunkSlots;
 // drained queue gives its chunks back to the pool, which trimSpares() frees.
 void queueOrderAcrossChunkBoundaries()
 {
-    EnvelopeQueue queue;
+    const auto pool = std::make_shared<EnvelopeQueue::Pool>();
+    EnvelopeQueue queue(pool);
     qint64 next = 0;  // next value pushed
     qint64 taken = 0; // next value expected
     std::vector<Envelope> out;
@@ -1358,7 +1359,7 @@ void queueOrderAcrossChunkBoundaries()
     };
 
     CHECK_EQ(queue.available(), 0);
-    CHECK_EQ(queue.chunkCount(), 0);
+    CHECK_EQ(pool->chunkCount(), 0);
     // Every offset within a chunk, for both the head and the tail.
     for (int round = 0; round < 3 * chunkSlots; ++round) {
         push(round % (chunkSlots + 3) + 1);
@@ -1368,51 +1369,51 @@ void queueOrderAcrossChunkBoundaries()
     CHECK_EQ(queue.available(), 0);
     // Steady traffic through a short queue needs two chunks at most: the one
     // being filled and, while the head finishes the last, that one.
-    CHECK(queue.chunkCount() <= 2);
+    CHECK(pool->chunkCount() <= 2);
 
     // A burst spanning many chunks, then drained: the chunks go to the pool.
     push(10 * chunkSlots + 7);
-    const qsizetype burstChunks = queue.chunkCount();
+    const qsizetype burstChunks = pool->chunkCount();
     CHECK(burstChunks >= 11);
     CHECK(take(3));
     CHECK(take(chunkSlots));
     CHECK(take(queue.available()));
-    CHECK_EQ(queue.chunkCount(), burstChunks);
-    CHECK(queue.spareChunkCount() >= burstChunks - 2);
+    CHECK_EQ(pool->chunkCount(), burstChunks);
+    CHECK(pool->spareChunkCount() >= burstChunks - 2);
     // A second burst of the same size allocates nothing (but perhaps the one
     // chunk the head has not left yet).
     push(10 * chunkSlots + 7);
-    CHECK(queue.chunkCount() <= burstChunks + 1);
+    CHECK(pool->chunkCount() <= burstChunks + 1);
     CHECK(take(queue.available()));
-    const qsizetype chunks = queue.chunkCount();
+    const qsizetype chunks = pool->chunkCount();
 
     // The pool hands out only what stayed unused since the last count...
     {
         EnvelopeQueue::Retired retired;
-        queue.trimUnneededSpares(retired); // starts counting: all were used
+        pool->trimUnneededSpares(retired); // starts counting: all were used
     }
-    CHECK_EQ(queue.chunkCount(), chunks);
+    CHECK_EQ(pool->chunkCount(), chunks);
     push(3 * chunkSlots); // uses three or four of them
     CHECK(take(queue.available()));
     {
         EnvelopeQueue::Retired retired;
-        queue.trimUnneededSpares(retired);
+        pool->trimUnneededSpares(retired);
     }
-    CHECK(queue.spareChunkCount() >= 3 && queue.spareChunkCount() <= EnvelopeQueue::KeptSpareChunks + 5);
+    CHECK(pool->spareChunkCount() >= 3 && pool->spareChunkCount() <= EnvelopeQueue::KeptSpareChunks + 5);
     {
         EnvelopeQueue::Retired retired;
-        queue.trimUnneededSpares(retired); // none used since
+        pool->trimUnneededSpares(retired); // none used since
     }
-    CHECK_EQ(queue.spareChunkCount(), EnvelopeQueue::KeptSpareChunks);
+    CHECK_EQ(pool->spareChunkCount(), EnvelopeQueue::KeptSpareChunks);
     // ...and everything but KeptSpareChunks when told to.
     push(10 * chunkSlots);
     CHECK(take(queue.available()));
     {
         EnvelopeQueue::Retired retired;
-        queue.trimSpares(retired);
+        pool->trimSpares(retired);
     }
-    CHECK_EQ(queue.spareChunkCount(), EnvelopeQueue::KeptSpareChunks);
-    CHECK(queue.chunkCount() <= EnvelopeQueue::KeptSpareChunks + 2);
+    CHECK_EQ(pool->spareChunkCount(), EnvelopeQueue::KeptSpareChunks);
+    CHECK(pool->chunkCount() <= EnvelopeQueue::KeptSpareChunks + 2);
     push(2 * chunkSlots);
     CHECK(take(queue.available()));
     CHECK_EQ(taken, next);
@@ -1432,8 +1433,9 @@ void queueOrderAcrossChunkBoundaries()
 void queueDestroysWhatIsQueued()
 {
     const QByteArray shared(100, 'x');
+    const auto pool = std::make_shared<EnvelopeQueue::Pool>();
     {
-        EnvelopeQueue queue;
+        EnvelopeQueue queue(pool);
         for (int i = 0; i < 3 * chunkSlots + 5; ++i)
             queue.pushBack(Envelope::rawBytes(shared));
         std::vector<Envelope> out;
@@ -1442,6 +1444,37 @@ void queueDestroysWhatIsQueued()
         CHECK(!shared.isDetached());
     }
     CHECK(shared.isDetached());
+    // Its chunks went back to the pool.
+    CHECK_EQ(pool->spareChunkCount(), pool->chunkCount());
+    CHECK(pool->chunkCount() >= 4);
+}
+
+// One pool serves every lane of a mailbox (D55): senders that fill the queue
+// one after the other, each while the others' messages drain, share its
+// chunks instead of each keeping a queue's worth.
+void lanesShareTheirChunks()
+{
+    constexpr int senders = 4;
+    constexpr qsizetype capacity = 20 * chunkSlots;
+    Mailbox box(limitsOf(capacity, OverflowPolicy::Reject));
+    std::vector<LanePointer> lanes;
+    for (int p = 0; p < senders; ++p)
+        lanes.push_back(box.addSender());
+    std::vector<Envelope> out;
+    for (int round = 0; round < 3; ++round) {
+        for (const LanePointer &lane : lanes) {
+            CHECK(fillWithoutBlocking(box, *lane, capacity));
+            out.clear();
+            box.takeBatch(out, capacity);
+            CHECK_EQ(out.size(), size_t(capacity));
+        }
+    }
+    // A queue's worth, and a chunk per lane that its head has not left yet.
+    CHECK(box.queueChunkCount() >= capacity / chunkSlots);
+    CHECK_MSG(box.queueChunkCount() <= capacity / chunkSlots + senders,
+              std::to_string(box.queueChunkCount()) + " chunks for a queue of " + std::to_string(capacity / chunkSlots));
+    for (const LanePointer &lane : lanes)
+        box.removeSender(*lane);
 }
 
 // A queue that fills across many chunks and drains, over and over, with four
@@ -2070,6 +2103,7 @@ int main(int argc, char **argv)
         // The queue: chunks, the spare pool, producer and consumer sides.
         TEST(queueOrderAcrossChunkBoundaries),
         TEST(queueDestroysWhatIsQueued),
+        TEST(lanesShareTheirChunks),
         TEST(chunksGrowAndShrinkUnderContention),
         TEST(unusedChunksFreedAfterASecond),
         TEST(releaseObserverAccountsForEveryByte),
