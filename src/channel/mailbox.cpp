@@ -638,6 +638,8 @@ bool Mailbox::roomForBlockedProducer(EnvelopeQueue::Occupancy queued, qint64 cap
 
 void Mailbox::notifyRoom(const RoomNews &news)
 {
+    if (!news.watchers && news.producers == ProducersToWake::None)
+        return;
     // A producer between finding the queue full and waiting holds the
     // registry lock: once we had it, each blocked producer is waiting, or
     // will see the room when it checks.
@@ -746,6 +748,7 @@ void Mailbox::waitForRoomLocked(std::unique_lock<std::mutex> &lock, const Lane &
         }
         if (!timedOut)
             continue; // spurious
+        ++m_recheckIntervalsWaited;
         const quint64 takesNow = m_takes.load(std::memory_order_relaxed);
         if (takesNow == takes) {
             ++m_safetyNetRechecks;
@@ -912,8 +915,7 @@ Mailbox::Batch Mailbox::takeBatch(std::vector<Envelope> &out, qsizetype max, qin
         if (!batch.more)
             trimQueuesLocked(retired);
     }
-    if (news.watchers || news.producers != ProducersToWake::None)
-        notifyRoom(news);
+    notifyRoom(news);
     return batch;
 }
 
@@ -962,8 +964,7 @@ Mailbox::TakeResult Mailbox::take(Envelope &out, QDeadlineTimer deadline, qint64
             trimQueuesLocked(retired);
         reapLeftLanesLocked(reaped);
     }
-    if (news.watchers || news.producers != ProducersToWake::None)
-        notifyRoom(news);
+    notifyRoom(news);
     return TakeResult::Taken;
 }
 
@@ -1003,6 +1004,12 @@ qint64 Mailbox::safetyNetRecheckCount() const
 {
     const auto lock = lockRegistry();
     return m_safetyNetRechecks;
+}
+
+qint64 Mailbox::recheckIntervalsWaited() const
+{
+    const auto lock = lockRegistry();
+    return m_recheckIntervalsWaited;
 }
 
 void Mailbox::setBlockedRecheckInterval(std::chrono::milliseconds interval)

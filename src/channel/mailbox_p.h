@@ -342,6 +342,9 @@ public:
     // Times a blocked producer looked for room on its own, because the
     // consumer took nothing for a whole re-check interval (for tests).
     qint64 safetyNetRecheckCount() const;
+    // Re-check intervals that blocked producers waited to their end, safety
+    // net or not (for tests).
+    qint64 recheckIntervalsWaited() const;
     // That interval, 10 ms unless a test sets it.
     void setBlockedRecheckInterval(std::chrono::milliseconds interval);
     // Whether a producer blocked for room is woken when queued is left after
@@ -446,6 +449,7 @@ private:
     qint64 m_producerWakeTokens = 0;
     quint64 m_producerWakeAlls = 0;
     qint64 m_safetyNetRechecks = 0;
+    qint64 m_recheckIntervalsWaited = 0;
     std::chrono::milliseconds m_blockedRecheckInterval;
     char m_registryPadding[64];
     // Take side, written by every batch.

@@ -1949,8 +1949,8 @@ void blockedProducersAreWokenOneAtATime()
 // outside the stages.)
 void blockedProducerWaitsForItsWakeWhileTheConsumerTakes()
 {
-    constexpr qsizetype capacity = 4096; // a step of 256 messages
-    constexpr int takesBeforeTheStep = 150;
+    constexpr qsizetype capacity = 64; // a step of 4 messages
+    constexpr int takesBeforeTheStep = 3;
     Mailbox box(limitsOf(capacity, OverflowPolicy::Block));
     box.setBlockedRecheckInterval(std::chrono::milliseconds(50));
     const auto lane = box.addSender();
@@ -1962,11 +1962,13 @@ void blockedProducerWaitsForItsWakeWhileTheConsumerTakes()
     const auto release = qScopeGuard([&] { box.detachConsumer(); }); // on an early return
     CHECK(producer.waitUntilParked());
 
-    // One message a millisecond: three intervals, each with takes.
+    // One message in each of three of the producer's intervals: the next
+    // take follows at once when an interval that saw one ends.
     std::vector<Envelope> out;
     for (int i = 0; i < takesBeforeTheStep; ++i) {
+        const qint64 intervals = box.recheckIntervalsWaited();
         box.takeBatch(out, 1);
-        std::this_thread::sleep_for(1ms);
+        CHECK(spinUntil([&] { return box.recheckIntervalsWaited() > intervals || producer.hasReturned(); }));
     }
     // Had this thread stalled for a whole interval, the safety net would
     // rightly have let the producer in.
