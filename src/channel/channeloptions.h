@@ -18,7 +18,8 @@ struct ChannelOptions
     // Most bytes queued at once (payload sizes as ChannelReceiver documents);
     // at least 1. A message larger than this still fits into an empty queue,
     // so one huge message is delivered rather than refused forever. A socket
-    // channel's send queue holds 8 MiB at most (docs/transports.md).
+    // channel's send queue holds 8 MiB at most, 2 MiB on local:
+    // (docs/transports.md).
     qint64 capacityBytes = qint64(64) * 1024 * 1024;
     OverflowPolicy overflowPolicy = OverflowPolicy::Block;
     // Most messages delivered per event-loop turn before other events run.

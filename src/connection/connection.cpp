@@ -39,12 +39,6 @@ constexpr qsizetype batchSize = 64 * 1024;
 constexpr qsizetype qtWriteChunkSize = 4096;
 
 constexpr int messagesPerStreamPerPass = 256;
-// The most bytes a stream's send queue holds (capacityBytes when smaller).
-// Beyond the peer's window (4 MiB at most) more queued bytes only cost
-// memory: with 64 MiB of 1 MiB messages waiting, the sender's heap grows and
-// shrinks and refaults its pages, and sockets carried 1 MiB messages 35-65 %
-// slower than with this bound (docs/decisions.md D44).
-constexpr qint64 maxSendQueueBytes = qint64(8) * 1024 * 1024;
 // What Qt may buffer from the kernel before we read it; we drain it on every
 // readyRead, so this only caps a burst.
 constexpr qint64 socketReadBuffer = 4 * 1024 * 1024;
@@ -240,7 +234,7 @@ void Connection::setStreamAcceptor(std::function<void(ChannelPair)> acceptor)
 ConnectionStream &Connection::addStream(quint32 id, const ChannelOptions &options, ChannelPair &pair)
 {
     ChannelOptions sendQueue = options;
-    sendQueue.capacityBytes = std::min(options.capacityBytes, maxSendQueueBytes);
+    sendQueue.capacityBytes = std::min(options.capacityBytes, m_socket->sendQueueBytes());
     auto outgoing = ChannelFactory::makeMailbox(sendQueue);
     auto incoming = ChannelFactory::makeMailbox(options);
     // Until WELCOME says otherwise, assume the peer takes the default frame.

@@ -469,6 +469,11 @@ void NoiseStreamSocket::setReadBufferSize(qint64 bytes)
     m_inner->setReadBufferSize(bytes <= 0 ? 0 : std::max<qint64>(bytes, 4 * (maxRecordSize + 2)));
 }
 
+qint64 NoiseStreamSocket::sendQueueBytes() const
+{
+    return m_inner->sendQueueBytes();
+}
+
 void NoiseStreamSocket::flush()
 {
     sealPending();

@@ -71,6 +71,8 @@ public:
     QIODevice *device() const override;
     QUrl peerAddress() const override;
     void setReadBufferSize(qint64 bytes) override;
+    // The inner socket's: the records wait where its payloads would.
+    qint64 sendQueueBytes() const override;
     void flush() override;
 
     StreamSocket *innerSocket() const { return m_inner.get(); }

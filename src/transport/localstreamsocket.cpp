@@ -158,6 +158,11 @@ void LocalStreamSocket::closeDevice()
     m_socket->disconnectFromServer();
 }
 
+qint64 LocalStreamSocket::sendQueueBytes() const
+{
+    return qint64(2) * 1024 * 1024;
+}
+
 void LocalStreamSocket::setReadBufferSize(qint64 bytes)
 {
     m_socket->setReadBufferSize(bytes);

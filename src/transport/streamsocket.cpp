@@ -51,6 +51,11 @@ std::chrono::milliseconds StreamSocket::connectTimeout() const
     return m_connectTimeout;
 }
 
+qint64 StreamSocket::sendQueueBytes() const
+{
+    return defaultSendQueueBytes;
+}
+
 QString StreamSocket::checkClientName(const QString &name) const
 {
     return QCoreApplication::translate("Qonduit::StreamSocket",

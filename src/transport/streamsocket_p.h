@@ -53,6 +53,9 @@ class StreamSocket : public QObject
 public:
     static constexpr std::chrono::milliseconds defaultConnectTimeout{10000};
     static constexpr std::chrono::milliseconds lingerTimeout{2000};
+    // sendQueueBytes() unless a transport knows better: beyond the peer's
+    // window (4 MiB at most) more queued bytes only cost memory (D44).
+    static constexpr qint64 defaultSendQueueBytes = qint64(8) * 1024 * 1024;
 
     ~StreamSocket() override;
 
@@ -84,6 +87,13 @@ public:
     // Bytes device() buffers before it stops reading from the socket (0 =
     // unlimited, the default): the kernel's window then slows the peer down.
     virtual void setReadBufferSize(qint64 bytes) = 0;
+    // The most bytes a stream's send queue holds in front of this socket
+    // (ChannelOptions::capacityBytes when smaller), decision D56. A deeper
+    // queue only holds payloads longer before they are written, out of the
+    // cache by then; a shallower one on a socket whose kernel buffer takes a
+    // whole large message at once lets every queued payload be freed before
+    // the sender refills, and glibc trims and refaults the heap each time.
+    virtual qint64 sendQueueBytes() const;
     // Hands what device() buffered to the system now, as much as it takes,
     // instead of at the event loop's next write notification. May emit
     // device()->bytesWritten() before it returns.

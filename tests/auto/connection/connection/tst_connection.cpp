@@ -9,6 +9,7 @@
 #include <QtTest/QTest>
 
 #include <QtCore/QThread>
+#include <QtNetwork/QLocalServer>
 #include <QtNetwork/QTcpServer>
 
 #include <atomic>
@@ -23,8 +24,8 @@ class tst_Connection : public QObject
 private Q_SLOTS:
     void stalledStreamDoesNotBlockTheOthers();
     void goodbyeCutShortByTheThreadsEndIsDeleted();
-    void sendQueueHoldsAtMostEightMiB_data();
-    void sendQueueHoldsAtMostEightMiB();
+    void sendQueueHoldsWhatItsTransportTakes_data();
+    void sendQueueHoldsWhatItsTransportTakes();
 
 private:
     // A client connection with two streams to a server that took both.
@@ -156,28 +157,53 @@ void tst_Connection::goodbyeCutShortByTheThreadsEndIsDeleted()
     QTRY_COMPARE(serverSide.receiver->state(), ChannelState::UnconnectedState);
 }
 
-void tst_Connection::sendQueueHoldsAtMostEightMiB_data()
+void tst_Connection::sendQueueHoldsWhatItsTransportTakes_data()
 {
+    QTest::addColumn<QString>("scheme");
     QTest::addColumn<qint64>("capacityBytes");
     QTest::addColumn<int>("fits");
-    QTest::newRow("default 64 MiB") << ChannelOptions().capacityBytes << 8;
-    QTest::newRow("2 MiB") << qint64(2) * 1024 * 1024 << 2;
+    QTest::addColumn<bool>("sharedKey");
+    const qint64 defaultBytes = ChannelOptions().capacityBytes;
+    QTest::newRow("tcp, default 64 MiB") << QStringLiteral("tcp") << defaultBytes << 8 << false;
+    QTest::newRow("tcp, 2 MiB") << QStringLiteral("tcp") << qint64(2) * 1024 * 1024 << 2 << false;
+    QTest::newRow("local, default 64 MiB") << QStringLiteral("local") << defaultBytes << 2 << false;
+    QTest::newRow("local, 1 MiB") << QStringLiteral("local") << qint64(1024) * 1024 << 1 << false;
+    // Encrypted, the records wait where the plain payloads would.
+    QTest::newRow("local with a key") << QStringLiteral("local") << defaultBytes << 2 << true;
+    QTest::newRow("tcp with a key") << QStringLiteral("tcp") << defaultBytes << 8 << true;
 }
 
-// A peer that accepts the TCP connection but never answers HELLO: everything
-// sent stays in the send queue, whose byte bound is then exact.
-void tst_Connection::sendQueueHoldsAtMostEightMiB()
+// A peer that accepts the connection but never answers HELLO: everything
+// sent stays in the send queue, whose byte bound is then exact: 8 MiB at
+// most on tcp://, 2 MiB on local: (D44, D56), capacityBytes when smaller.
+void tst_Connection::sendQueueHoldsWhatItsTransportTakes()
 {
+    QFETCH(QString, scheme);
     QFETCH(qint64, capacityBytes);
     QFETCH(int, fits);
-    QTcpServer silent;
-    QVERIFY(silent.listen(QHostAddress::LocalHost));
+    QFETCH(bool, sharedKey);
+    QTcpServer silentTcp;
+    QLocalServer silentLocal;
+    QUrl url;
+    if (scheme == u"tcp") {
+        QVERIFY(silentTcp.listen(QHostAddress::LocalHost));
+        url = QUrl(QStringLiteral("tcp://127.0.0.1:%1").arg(silentTcp.serverPort()));
+    } else {
+        const QString name = QStringLiteral("qonduit-tst-connection-%1-%2")
+                                     .arg(QCoreApplication::applicationPid())
+                                     .arg(QTest::currentDataTag())
+                                     .replace(QLatin1Char(' '), QLatin1Char('-'))
+                                     .remove(QLatin1Char(','));
+        QVERIFY2(silentLocal.listen(name), qPrintable(silentLocal.errorString()));
+        url = QUrl(QStringLiteral("local:") + name);
+    }
     ChannelOptions options;
     options.capacityBytes = capacityBytes;
     options.overflowPolicy = OverflowPolicy::Reject;
-    ChannelPair client = Channel::connectTo(
-            QUrl(QStringLiteral("tcp://127.0.0.1:%1").arg(silent.serverPort())), options);
-    QTRY_VERIFY(silent.hasPendingConnections());
+    if (sharedKey)
+        options.sharedKey = QByteArray(32, 'k');
+    ChannelPair client = Channel::connectTo(url, options);
+    QTRY_VERIFY(silentTcp.hasPendingConnections() || silentLocal.hasPendingConnections());
 
     const QByteArray mebibyte(1024 * 1024, 'x');
     for (int i = 0; i < fits; ++i)
