@@ -299,6 +299,20 @@ bool fillWithoutBlocking(Mailbox &box, Mailbox::Lane &lane, qsizetype count)
     return true;
 }
 
+// Pushes the message after a full queue of producer 0 (fillWithoutBlocking()
+// up to capacity) through lane, allowed to wait, on a thread of its own; its
+// result goes to *result when given.
+std::unique_ptr<Parked> pushBlocking(Mailbox &box, Mailbox::Lane &lane, qsizetype capacity,
+                                     std::atomic<int> *result = nullptr)
+{
+    return std::make_unique<Parked>([&box, &lane, capacity, result] {
+        Envelope envelope = messageOf(0, capacity);
+        const PushResult pushed = box.push(lane, envelope, true);
+        if (result)
+            result->store(int(pushed));
+    });
+}
+
 using LanePointer = std::shared_ptr<Mailbox::Lane>;
 
 // Producer threads, each one of the mailbox's senders: body(p, lane) for p in
@@ -1928,16 +1942,13 @@ void blockedProducersAreWokenOneAtATime()
     }
     CHECK(fillWithoutBlocking(box, *filler, capacity));
     CHECK_EQ(box.producersWokenOneByOne(), 4);
-    Parked late([&] {
-        Envelope envelope = messageOf(0, capacity);
-        box.push(*filler, envelope, true);
-    });
+    const auto late = pushBlocking(box, *filler, capacity);
     const auto releaseLate = qScopeGuard([&] { box.detachConsumer(); });
-    CHECK(late.waitUntilParked());
+    CHECK(late->waitUntilParked());
     CHECK(spinUntil([&] { return box.blockedProducerCount() == 1 && box.producersWokenOneByOne() == 0; }));
     box.takeBatch(out, capacity / 16);
     CHECK_EQ(box.producersWokenOneByOne(), 1);
-    CHECK(spinUntil([&] { return late.hasReturned(); }));
+    CHECK(spinUntil([&] { return late->hasReturned(); }));
     CHECK_EQ(box.safetyNetRecheckCount(), 0);
     box.removeSender(*filler);
 }
@@ -1955,12 +1966,9 @@ void blockedProducerWaitsForItsWakeWhileTheConsumerTakes()
     box.setBlockedRecheckInterval(std::chrono::milliseconds(50));
     const auto lane = box.addSender();
     CHECK(fillWithoutBlocking(box, *lane, capacity));
-    Parked producer([&] {
-        Envelope envelope = messageOf(0, capacity);
-        box.push(*lane, envelope, true);
-    });
+    const auto producer = pushBlocking(box, *lane, capacity);
     const auto release = qScopeGuard([&] { box.detachConsumer(); }); // on an early return
-    CHECK(producer.waitUntilParked());
+    CHECK(producer->waitUntilParked());
 
     // One message in each of three of the producer's intervals: the next
     // take follows at once when an interval that saw one ends.
@@ -1968,13 +1976,13 @@ void blockedProducerWaitsForItsWakeWhileTheConsumerTakes()
     for (int i = 0; i < takesBeforeTheStep; ++i) {
         const qint64 intervals = box.recheckIntervalsWaited();
         box.takeBatch(out, 1);
-        CHECK(spinUntil([&] { return box.recheckIntervalsWaited() > intervals || producer.hasReturned(); }));
+        CHECK(spinUntil([&] { return box.recheckIntervalsWaited() > intervals || producer->hasReturned(); }));
     }
     // Had this thread stalled for a whole interval, the safety net would
     // rightly have let the producer in.
-    CHECK(!producer.hasReturned() || box.safetyNetRecheckCount() > 0);
+    CHECK(!producer->hasReturned() || box.safetyNetRecheckCount() > 0);
     box.takeBatch(out, capacity / 16 - takesBeforeTheStep);
-    CHECK(spinUntil([&] { return producer.hasReturned(); }));
+    CHECK(spinUntil([&] { return producer->hasReturned(); }));
     box.removeSender(*lane);
 }
 
@@ -1990,20 +1998,17 @@ void blockedProducerGetsInWhenConsumerStopsShortOfWakingIt()
     const auto lane = box.addSender();
     CHECK(fillWithoutBlocking(box, *lane, capacity));
     std::atomic<int> result{-1};
-    Parked producer([&] {
-        Envelope envelope = messageOf(0, capacity);
-        result.store(int(box.push(*lane, envelope, true)));
-    });
+    const auto producer = pushBlocking(box, *lane, capacity, &result);
     const auto release = qScopeGuard([&] { box.detachConsumer(); }); // on an early return
-    CHECK(producer.waitUntilParked());
-    CHECK(!producer.hasReturned());
+    CHECK(producer->waitUntilParked());
+    CHECK(!producer->hasReturned());
 
     std::vector<Envelope> out;
     const Mailbox::Batch batch = box.takeBatch(out, 1);
     CHECK(batch.more);
     CHECK_EQ(out.size(), size_t(1));
     CHECK_EQ(box.producersWokenOneByOne(), 0);
-    CHECK(spinUntil([&] { return producer.hasReturned(); }));
+    CHECK(spinUntil([&] { return producer->hasReturned(); }));
     CHECK(box.safetyNetRecheckCount() >= 1);
     CHECK_EQ(result.load(), int(PushResult::Queued));
     CHECK_EQ(box.queuedCount(), capacity);
