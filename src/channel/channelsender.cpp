@@ -118,6 +118,12 @@ bool ChannelSender::send(const QVariant &message)
     return d->push(Envelope::typed(message));
 }
 
+bool ChannelSender::send(QVariant &&message)
+{
+    Q_D(ChannelSender);
+    return d->push(Envelope::typed(std::move(message)));
+}
+
 bool ChannelSender::sendRaw(const QByteArray &data)
 {
     Q_D(ChannelSender);

@@ -49,6 +49,11 @@ public:
     // Block on a thread that may not wait (QueueFullError); silently when
     // DropNewest discarded it, which the receiver counts and reports.
     Q_INVOKABLE bool send(const QVariant &message);
+    // The same, taking the variant over: a temporary costs no copy (no
+    // reference-count update on the payload, no type-erased copy). The variant
+    // is left empty even when this returns false: to send it again on
+    // readyToSend(), pass a copy.
+    bool send(QVariant &&message);
     template <typename T>
     bool send(const T &value)
     {

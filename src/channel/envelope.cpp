@@ -8,7 +8,14 @@ namespace Qonduit {
 
 Envelope Envelope::typed(const QVariant &message)
 {
-    return Envelope{message, payloadBytes(message), Kind::Typed, 0, PayloadReturn::isReturnable(message)};
+    return typed(QVariant(message));
+}
+
+Envelope Envelope::typed(QVariant &&message)
+{
+    const qint64 bytes = payloadBytes(message);
+    const bool returnable = PayloadReturn::isReturnable(message);
+    return Envelope{std::move(message), bytes, Kind::Typed, 0, returnable};
 }
 
 Envelope Envelope::rawBytes(const QByteArray &data)

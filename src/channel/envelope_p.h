@@ -33,6 +33,7 @@ struct Envelope
     PayloadReturn *returnTo = nullptr;
 
     static Envelope typed(const QVariant &message);
+    static Envelope typed(QVariant &&message);
     static Envelope rawBytes(const QByteArray &data);
     static Envelope encoded(const QByteArray &data, quint8 wireFlags);
     static Envelope error(Error error, const QString &text, qint64 bytes = 0);

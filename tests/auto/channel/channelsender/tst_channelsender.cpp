@@ -47,6 +47,7 @@ class tst_ChannelSender : public QObject
 
 private Q_SLOTS:
     void cloneSendsOnTheSameChannel();
+    void sendTakesOverAMovedVariant();
     void closedOnlyWhenEverySenderIsGone();
     void closeStopsOneSender();
     void cloneOfClosedSenderIsClosed();
@@ -78,6 +79,20 @@ void tst_ChannelSender::cloneSendsOnTheSameChannel()
     QTRY_COMPARE(spy.count(), 2);
     QCOMPARE(spy.at(0).at(0).value<QVariant>(), QVariant(1));
     QCOMPARE(spy.at(1).at(0).value<QVariant>(), QVariant(2));
+}
+
+void tst_ChannelSender::sendTakesOverAMovedVariant()
+{
+    auto [sender, receiver] = Channel::local();
+    QSignalSpy spy(receiver.get(), &ChannelReceiver::messageReceived);
+    const QByteArray payload(64, 'q');
+    QVariant message(payload);
+    QVERIFY(sender->send(std::move(message)));
+    QVERIFY(!message.isValid()); // taken over, not copied
+    QTRY_COMPARE(spy.count(), 1);
+    const QByteArray delivered = spy.at(0).at(0).value<QVariant>().toByteArray();
+    QCOMPARE(delivered, payload);
+    QCOMPARE(delivered.constData(), payload.constData()); // still shared with the sender's bytes
 }
 
 void tst_ChannelSender::closedOnlyWhenEverySenderIsGone()
