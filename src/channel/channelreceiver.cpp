@@ -21,6 +21,34 @@ QEvent::Type wakeEventType()
     return type;
 }
 
+// How many messages ahead of the one being delivered prefetchForSlot() runs:
+// far enough for a line to arrive from another core (a few hundred
+// nanoseconds), near enough to stay in the cache.
+constexpr size_t PrefetchDistance = 8;
+
+// A typed message's slot reads its value: for the small QByteArray or QString
+// a producer pushed, the first thing it does is take a reference, an atomic
+// write to a header line the producer's core wrote last. Waiting for that
+// line was a fifth of the receiving thread's time under a flood of 64-byte
+// typed messages; fetched ahead with intent to write, it was a twentieth.
+// (Raw messages reach their slot by reference, with no reference taken.)
+void prefetchForSlot(const Envelope &message)
+{
+    if (message.kind != Envelope::Kind::Typed || !message.returnTo)
+        return; // returnTo is set only for the small QByteArray and QString a producer pushed
+    // Either type keeps its QArrayData header pointer first, null when empty.
+    const char *header = *static_cast<const char *const *>(message.payload.constData());
+    if (!header)
+        return;
+#if defined(Q_PROCESSOR_X86_64) && (defined(Q_CC_GNU) || defined(Q_CC_CLANG))
+    // GCC emits prefetchw only under -mprfchw, and drops the prefetch when a
+    // function built for it is inlined here; x86-64 CPUs without it run a no-op.
+    asm volatile("prefetchw %0" : : "m"(*header));
+#elif defined(Q_CC_GNU) || defined(Q_CC_CLANG)
+    __builtin_prefetch(header, 1);
+#endif
+}
+
 } // namespace
 
 ChannelReceiverPrivate::ChannelReceiverPrivate(std::shared_ptr<Mailbox> box, const ChannelOptions &options)
@@ -87,7 +115,11 @@ void ChannelReceiverPrivate::deliverBatch()
         if (!guard)
             return;
     }
+    for (size_t i = 0; i < std::min(PrefetchDistance, batch.size()); ++i)
+        prefetchForSlot(batch[i]);
     for (size_t i = 0; i < batch.size(); ++i) {
+        if (i + PrefetchDistance < batch.size())
+            prefetchForSlot(batch[i + PrefetchDistance]);
         // Emitted from where it is (the batch is on this stack frame: no slot
         // can reach it), with a raw message's QByteArray passed by reference
         // to the one in the variant: no copy, so no reference-count traffic on
