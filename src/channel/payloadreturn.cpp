@@ -26,17 +26,18 @@ bool PayloadReturn::isReturnable(const QVariant &payload)
     return false;
 }
 
-bool PayloadReturn::collect(QVariant &payload)
+bool PayloadReturn::collect(QVariant &payload, bool referenced)
 {
-    if (m_filling->size() >= MaxBinPayloads)
+    if (m_filling->payloads.size() >= MaxBinPayloads)
         return false;
-    m_filling->push_back(std::move(payload));
+    m_filling->payloads.push_back(std::move(payload));
+    m_filling->referenced |= referenced;
     return true;
 }
 
 void PayloadReturn::handOver()
 {
-    if (m_filling->empty())
+    if (m_filling->payloads.empty())
         return;
     std::unique_ptr<Bin> unclaimed(m_handedOver.exchange(m_filling.release(), std::memory_order_acq_rel));
     if (unclaimed) {
@@ -58,6 +59,12 @@ void PayloadReturn::freeHandedOver()
     Bin *const bin = m_handedOver.exchange(nullptr, std::memory_order_acquire);
     if (!bin)
         return;
+    // The consumer's core wrote the headers last, taking and dropping a
+    // slot's reference: ask for all of them before freeing the first.
+    if (bin->referenced) {
+        for (const QVariant &payload : bin->payloads)
+            prefetchForWrite(payload);
+    }
     bin->clear();
     // A consumer that found no emptied bin made a new one meanwhile: the
     // older spare goes.

@@ -1548,13 +1548,13 @@ void payloadReturnHandsOverOneBinAtATime()
     const QByteArray first(64, 'a');
     const QByteArray second(64, 'b');
     QVariant payload = first;
-    CHECK(returned.collect(payload));
+    CHECK(returned.collect(payload, true));
     CHECK(!payload.isValid()); // moved into the bin
     returned.handOver();
     CHECK(!first.isDetached()); // waits for a producer
 
     payload = second;
-    CHECK(returned.collect(payload));
+    CHECK(returned.collect(payload, true));
     returned.handOver(); // the first bin was never claimed: freed here
     CHECK(first.isDetached());
     CHECK(!second.isDetached());
@@ -1578,15 +1578,15 @@ void payloadReturnHandsOverOneBinAtATime()
     CHECK(Envelope::typed(text).returnable);
     CHECK(!Envelope::typed(QString(int(PayloadReturn::SmallPayloadBytes), QLatin1Char('t'))).returnable);
     payload = text;
-    CHECK(returned.collect(payload));
+    CHECK(returned.collect(payload, false));
 
     // A bin holds at most MaxBinPayloads; the rest is freed by the consumer.
     for (size_t i = 1; i < PayloadReturn::MaxBinPayloads; ++i) {
         payload = first;
-        CHECK(returned.collect(payload));
+        CHECK(returned.collect(payload, false));
     }
     payload = first;
-    CHECK(!returned.collect(payload));
+    CHECK(!returned.collect(payload, false));
     payload.clear();
     returned.clear();
     CHECK(first.isDetached());
@@ -1642,7 +1642,7 @@ void payloadsReturnedUnderContention()
                              expected = envelope.returnTo;
                          if (!envelope.returnTo || envelope.returnTo != expected)
                              failures.add("a message names another lane's return, or none");
-                         else if (!envelope.returnTo->collect(envelope.payload))
+                         else if (!envelope.returnTo->collect(envelope.payload, true))
                              failures.add("a 64-byte array was not collected");
                          else if (std::find(filled.begin(), filled.end(), envelope.returnTo) == filled.end())
                              filled.push_back(envelope.returnTo);
@@ -1679,7 +1679,7 @@ void payloadReturnClearedWhileProducersFree()
         for (int i = 0; i < 64; ++i) {
             kept.emplace_back(32, char('a' + i % 26));
             QVariant payload = kept.back();
-            CHECK(returned.collect(payload));
+            CHECK(returned.collect(payload, false));
             if (i % 16 == 15)
                 returned.handOver();
         }
