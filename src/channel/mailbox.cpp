@@ -34,7 +34,7 @@ constexpr int MaxRoomStage = 30;
 // Spare queue chunks that no push needed for this long are freed when a drain
 // empties the queue (so, at the latest, by the first such drain twice this
 // long after they were last needed).
-constexpr auto UnusedChunksKeptFor = std::chrono::seconds(1);
+constexpr auto DefaultUnusedChunksKeptFor = std::chrono::seconds(1);
 
 inline void cpuRelax()
 {
@@ -295,6 +295,7 @@ public:
 Mailbox::Mailbox(const Limits &limits)
     : m_blockedRecheckInterval(DefaultBlockedRecheckInterval)
     , m_chunkPool(std::make_shared<EnvelopeQueue::Pool>())
+    , m_unusedChunksKeptFor(DefaultUnusedChunksKeptFor)
     , m_capacity(limits.capacity)
     , m_capacityBytes(limits.capacityBytes)
     , m_policy(limits.policy)
@@ -566,7 +567,7 @@ void Mailbox::trimQueuesLocked(EnvelopeQueue::Retired &retired)
         return;
     }
     const auto now = std::chrono::steady_clock::now();
-    if (now - m_lastSpareTrim < UnusedChunksKeptFor)
+    if (now - m_lastSpareTrim < m_unusedChunksKeptFor)
         return;
     m_chunkPool->trimUnneededSpares(retired);
     m_lastSpareTrim = now;
@@ -1021,6 +1022,12 @@ void Mailbox::setBlockedRecheckInterval(std::chrono::milliseconds interval)
 qsizetype Mailbox::queueChunkCount() const
 {
     return m_chunkPool->chunkCount();
+}
+
+void Mailbox::setUnusedChunksKeptFor(std::chrono::milliseconds interval)
+{
+    const auto lock = lockTake();
+    m_unusedChunksKeptFor = interval;
 }
 
 qsizetype Mailbox::laneCount() const

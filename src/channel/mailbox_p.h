@@ -357,6 +357,9 @@ public:
                                        int alreadyWoken);
     // Queue chunks allocated for the lanes, spares included (for tests).
     qsizetype queueChunkCount() const;
+    // How long after its last trim a drain that empties the queue trims the
+    // spare chunks again, one second unless a test sets it.
+    void setUnusedChunksKeptFor(std::chrono::milliseconds interval);
     // Lanes held: those of the senders, and of senders that left whose
     // messages are not all taken (for tests).
     qsizetype laneCount() const;
@@ -458,6 +461,7 @@ private:
     const std::shared_ptr<EnvelopeQueue::Pool> m_chunkPool; // the lanes' queues' spares
     std::size_t m_nextLane = 0;                 // take lock: where the next batch starts
     std::chrono::steady_clock::time_point m_lastSpareTrim;
+    std::chrono::milliseconds m_unusedChunksKeptFor; // take lock
     std::atomic<quint64> m_takes{0}; // countOut() calls, read by producers that waited long
     char m_takeSidePadding[64];
     // Read by both sides all the time, written now and then (under both

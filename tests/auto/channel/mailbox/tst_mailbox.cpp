@@ -1504,8 +1504,12 @@ void chunksGrowAndShrinkUnderContention()
     box.attachConsumer(&consumer);
     Failures failures;
     std::atomic<qint64> fullSeen{0};
+    std::atomic<int> producersDone{0};
 
-    Producers threads(box, producers, [&](int p, const LanePointer &lane) { pushSequence(box, lane, p, perProducer, failures, fullSeen); });
+    Producers threads(box, producers, [&](int p, const LanePointer &lane) {
+        pushSequence(box, lane, p, perProducer, failures, fullSeen);
+        ++producersDone;
+    });
 
     OrderChecker checker(producers, perProducer, true);
     qsizetype mostChunks = 0;
@@ -1514,10 +1518,13 @@ void chunksGrowAndShrinkUnderContention()
         box, consumer, failures,
         [&](qint64 n) {
             batches = n;
-            // Now and then let the producers run ahead, so that the queue
-            // spans many chunks before it drains.
-            if (n % 64 == 0)
-                std::this_thread::sleep_for(2ms);
+            // Now and then let the producers run ahead until the queue spans
+            // half its chunks (they block at twenty), so that it grows
+            // before it drains.
+            if (n % 64 == 0 && !spinUntil([&] {
+                    return box.queuedCount() >= 10 * chunkSlots || producersDone.load() == producers;
+                }))
+                failures.add("the producers never filled half the queue");
             return 1 + (n * 37) % 300;
         },
         [&](const std::vector<Envelope> &out, const Mailbox::Batch &) {
@@ -1705,12 +1712,15 @@ void payloadReturnClearedWhileProducersFree()
     }
 }
 
-// The spare chunks a burst needed are kept while bursts keep coming, and those
-// that the pool did not hand out for a second are freed by a drain that
-// empties the queue.
-void unusedChunksFreedAfterASecond()
+// The spare chunks a burst needed are kept while bursts keep coming: a drain
+// that empties the queue frees the spares the pool did not hand out since
+// the last such trim, and trims only once the keep interval (a second)
+// passed since then. The test sets the interval to an hour, then to nothing,
+// rather than wait for a clock.
+void unusedChunksFreedOnceTheirIntervalPassed()
 {
     Mailbox box(limitsOf(100 * chunkSlots, OverflowPolicy::Block));
+    box.setUnusedChunksKeptFor(std::chrono::hours(1));
     const auto lane = box.addSender();
     std::vector<Envelope> out;
     const auto burst = [&](int count) {
@@ -1723,22 +1733,25 @@ void unusedChunksFreedAfterASecond()
         return !box.takeBatch(out, count).more && int(out.size()) == count;
     };
 
-    CHECK(burst(30 * chunkSlots));
+    CHECK(burst(30 * chunkSlots)); // its drain is the first trim: nothing spare yet
     const qsizetype burstChunks = box.queueChunkCount();
     CHECK(burstChunks >= 30);
     CHECK(burst(30 * chunkSlots));
     // Reused, none freed (and one more at most: the head leaves a chunk only
     // once a slot beyond it is taken, so the last one was not spare yet).
     CHECK(box.queueChunkCount() >= burstChunks && box.queueChunkCount() <= burstChunks + 1);
-    // Small traffic for over two seconds: the pool is trimmed to what it
-    // handed out meanwhile (the spares are counted over a second or more,
-    // from the first emptying drain a second after the previous count).
-    QElapsedTimer quiet;
-    quiet.start();
-    while (quiet.elapsed() < 2200) {
-        CHECK(burst(3));
-        std::this_thread::sleep_for(50ms);
-    }
+    // Small traffic within the interval: the spares stay.
+    CHECK(burst(3));
+    CHECK(burst(3));
+    CHECK(box.queueChunkCount() >= burstChunks);
+
+    box.setUnusedChunksKeptFor(std::chrono::milliseconds(0));
+    // The interval passed: this drain trims, but the second burst needed
+    // every spare since the last trim.
+    CHECK(burst(3));
+    CHECK(box.queueChunkCount() >= burstChunks);
+    // Since that trim only small bursts came: the spares they left go.
+    CHECK(burst(3));
     CHECK_MSG(box.queueChunkCount() <= EnvelopeQueue::KeptSpareChunks + 3,
               std::to_string(box.queueChunkCount()) + " chunks left");
     CHECK(burst(30 * chunkSlots)); // and the queue grows again as needed
@@ -2112,7 +2125,7 @@ int main(int argc, char **argv)
         TEST(queueDestroysWhatIsQueued),
         TEST(lanesShareTheirChunks),
         TEST(chunksGrowAndShrinkUnderContention),
-        TEST(unusedChunksFreedAfterASecond),
+        TEST(unusedChunksFreedOnceTheirIntervalPassed),
         TEST(releaseObserverAccountsForEveryByte),
         TEST(roomForBlockedProducerComesInStages),
         TEST(blockedProducersAreWokenOneAtATime),
