@@ -115,10 +115,7 @@ void ChannelReceiverPrivate::deliverBatch()
         Envelope &message = batch[i];
         switch (message.kind) {
         case Envelope::Kind::Raw:
-            if (message.payload.metaType() == QMetaType::fromType<QByteArray>())
-                Q_EMIT q->rawMessageReceived(*static_cast<const QByteArray *>(message.payload.constData()));
-            else
-                Q_EMIT q->rawMessageReceived(message.payload.toByteArray());
+            Q_EMIT q->rawMessageReceived(message.bytesPayload());
             break;
         case Envelope::Kind::Event:
             setErrorAndEmit(message.event, message.payload.toString());

@@ -20,9 +20,7 @@ Envelope Envelope::typed(QVariant &&message)
 
 Envelope Envelope::rawBytes(const QByteArray &data)
 {
-    Envelope envelope{QVariant(data), data.size(), Kind::Raw};
-    envelope.returnable = PayloadReturn::isReturnable(envelope.payload);
-    return envelope;
+    return Envelope{QVariant(data), data.size(), Kind::Raw, 0, PayloadReturn::isReturnable(data)};
 }
 
 Envelope Envelope::encoded(const QByteArray &data, quint8 wireFlags)

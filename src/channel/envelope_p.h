@@ -32,6 +32,15 @@ struct Envelope
     // that pushed it to free (set by Mailbox::push(), nullptr elsewhere).
     PayloadReturn *returnTo = nullptr;
 
+    // The bytes of a Raw or an Encoded envelope: rawBytes() and encoded(),
+    // the only makers of those, hold a QByteArray.
+    const QByteArray &bytesPayload() const
+    {
+        Q_ASSERT(kind == Kind::Raw || kind == Kind::Encoded);
+        Q_ASSERT(payload.metaType() == QMetaType::fromType<QByteArray>());
+        return *static_cast<const QByteArray *>(payload.constData());
+    }
+
     static Envelope typed(const QVariant &message);
     static Envelope typed(QVariant &&message);
     static Envelope rawBytes(const QByteArray &data);

@@ -20,10 +20,15 @@ bool PayloadReturn::isReturnable(const QVariant &payload)
     // buffer keep the buffer).
     const QMetaType type = payload.metaType();
     if (type == QMetaType::fromType<QByteArray>())
-        return static_cast<const QByteArray *>(payload.constData())->capacity() <= SmallPayloadBytes;
+        return isReturnable(*static_cast<const QByteArray *>(payload.constData()));
     if (type == QMetaType::fromType<QString>())
         return static_cast<const QString *>(payload.constData())->capacity() * qint64(sizeof(QChar)) <= SmallPayloadBytes;
     return false;
+}
+
+bool PayloadReturn::isReturnable(const QByteArray &payload)
+{
+    return payload.capacity() <= SmallPayloadBytes;
 }
 
 bool PayloadReturn::collect(QVariant &payload, bool referenced)

@@ -60,6 +60,7 @@ public:
     // the header of every payload, a line the producer's core wrote, which
     // was a third of a 64-byte flood's receiving thread.
     static bool isReturnable(const QVariant &payload);
+    static bool isReturnable(const QByteArray &payload);
 
     // How far ahead of the payload it works on a loop prefetches: far enough
     // for a line to arrive from another core, near enough to stay cached.

@@ -622,7 +622,7 @@ void Connection::handleMessage(Wire::Frame &frame)
         QVariant message;
         QString text;
         if (Wire::decodeMessage(frame.flags, frame.payload, message, text))
-            envelope = Envelope::typed(message);
+            envelope = Envelope::typed(std::move(message));
         else
             envelope = Envelope::error(Error::MessageDecodeError, text);
     }
@@ -842,10 +842,8 @@ void Connection::appendMessage(ConnectionStream &stream, const Envelope &envelop
         }
     }
     const Envelope &message = envelope.kind == Envelope::Kind::Typed ? prepared : envelope;
-    // Raw and encoded payloads are QByteArrays: read in place, not copied.
-    const bool isBytes = message.payload.metaType() == QMetaType::fromType<QByteArray>();
-    const QByteArray converted = isBytes ? QByteArray() : message.payload.toByteArray();
-    const QByteArray &payload = isBytes ? *static_cast<const QByteArray *>(message.payload.constData()) : converted;
+    // Read in place, not copied.
+    const QByteArray &payload = message.bytesPayload();
     if (payload.size() > qsizetype(m_peerMaxFrame)) {
         if (auto link = stream.link.lock())
             link->notifySendersError(Error::MessageTooLargeError,
