@@ -45,7 +45,7 @@ void ConnectionStream::released(qint64 bytes)
     m_connection.scheduleService(id);
 }
 
-void ConnectionStream::arrive(Envelope envelope)
+void ConnectionStream::arrive(Envelope &&envelope)
 {
     if (!incomingEnded)
         m_parked.push_back(std::move(envelope));

@@ -35,7 +35,7 @@ public:
     // A message from the peer, for the local receiver: it waits here until
     // deliverParked(), so that all that one read brought in reaches the
     // receiver's queue under one lock.
-    void arrive(Envelope envelope);
+    void arrive(Envelope &&envelope);
     // Hands waiting messages to the receiver's queue, as many as fit;
     // returns bytes to credit at once (messages nobody will consume).
     qint64 deliverParked();
