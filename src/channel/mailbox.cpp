@@ -199,7 +199,7 @@ void EnvelopeQueue::pushBack(Envelope &&envelope)
     // pushes ahead for writing.
     if (m_tailIndex + PrefetchSlots < ChunkSlots)
         __builtin_prefetch(m_tail->slot(m_tailIndex + PrefetchSlots), 1);
-    new (m_tail->slot(m_tailIndex)) Envelope(std::move(envelope));
+    relocate(envelope, m_tail->slot(m_tailIndex));
     ++m_tailIndex;
     m_pushed.store(m_pushed.load(std::memory_order_relaxed) + 1, std::memory_order_seq_cst);
 }
@@ -245,7 +245,9 @@ EnvelopeQueue::Occupancy EnvelopeQueue::takeFront(qsizetype count, qint64 maxByt
     while (taken.count < count && (taken.count == 0 || taken.bytes < maxBytes)) {
         Envelope &envelope = headSlot();
         taken.bytes += envelope.bytes;
-        out.push_back(std::move(envelope));
+        Envelope &moved = out.emplace_back();
+        moved.payload.~QVariant();
+        relocate(envelope, &moved);
         envelope.~Envelope();
         ++m_headIndex;
         ++taken.count;

@@ -1,5 +1,7 @@
 #include "channel/payloadreturn_p.h"
 
+#include "channel/envelope_p.h"
+
 #include <QtCore/qstring.h>
 
 namespace Qonduit {
@@ -35,7 +37,9 @@ bool PayloadReturn::collect(QVariant &payload, bool referenced)
 {
     if (m_filling->payloads.size() >= MaxBinPayloads)
         return false;
-    m_filling->payloads.push_back(std::move(payload));
+    QVariant &kept = m_filling->payloads.emplace_back();
+    kept.~QVariant();
+    relocate(payload, &kept);
     m_filling->referenced |= referenced;
     return true;
 }
