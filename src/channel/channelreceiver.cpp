@@ -21,8 +21,10 @@ QEvent::Type wakeEventType()
     return type;
 }
 
-// How many messages ahead of the one being delivered the receiver prefetches.
-constexpr size_t PrefetchDistance = PayloadReturn::PrefetchDistance;
+// How many messages ahead of the one being delivered the receiver prefetches:
+// far enough for a line to arrive from another core, near enough to stay
+// cached.
+constexpr size_t PrefetchDistance = 8;
 
 // A typed message's slot reads its value: for the small QByteArray or QString
 // a producer pushed, the first thing it does is take a reference, an atomic

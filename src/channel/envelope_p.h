@@ -51,8 +51,9 @@ struct Envelope
     static Envelope error(Error error, const QString &text, qint64 bytes = 0);
 };
 
-// Moves from to the uninitialized storage at to, leaving from
-// default-constructed, as a copy of its bytes: T must be relocatable
+// Moves from to the storage at to, which holds no live object (uninitialized,
+// or one already destroyed), leaving from default-constructed, as a copy of
+// its bytes: T must be relocatable
 // (QVariant is, Q_DECLARE_SHARED; so is Envelope, which holds one). Used where
 // a queue moves its messages: QVariant's move constructor, as compiled,
 // resets the source through two 8-byte stores read back as one 16-byte

@@ -246,7 +246,7 @@ EnvelopeQueue::Occupancy EnvelopeQueue::takeFront(qsizetype count, qint64 maxByt
         Envelope &envelope = headSlot();
         taken.bytes += envelope.bytes;
         Envelope &moved = out.emplace_back();
-        moved.payload.~QVariant();
+        moved.~Envelope();
         relocate(envelope, &moved);
         envelope.~Envelope();
         ++m_headIndex;
@@ -297,6 +297,7 @@ public:
 Mailbox::Mailbox(const Limits &limits)
     : m_blockedRecheckInterval(DefaultBlockedRecheckInterval)
     , m_chunkPool(std::make_shared<EnvelopeQueue::Pool>())
+    , m_lastSpareTrim(std::chrono::steady_clock::now())
     , m_unusedChunksKeptFor(DefaultUnusedChunksKeptFor)
     , m_capacity(limits.capacity)
     , m_capacityBytes(limits.capacityBytes)

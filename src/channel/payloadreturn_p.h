@@ -4,6 +4,7 @@
 #include <QtCore/qvariant.h>
 
 #include <atomic>
+#include <cstring>
 #include <memory>
 #include <vector>
 
@@ -62,9 +63,6 @@ public:
     static bool isReturnable(const QVariant &payload);
     static bool isReturnable(const QByteArray &payload);
 
-    // How far ahead of the payload it works on a loop prefetches: far enough
-    // for a line to arrive from another core, near enough to stay cached.
-    static constexpr size_t PrefetchDistance = 8;
     // Starts moving the reference-count line of payload, which
     // isReturnable(), into this core's cache for writing: taking or dropping
     // a reference to a payload that another core touched last waits for
@@ -72,9 +70,12 @@ public:
     // for many lines at once instead of for one after another.
     static void prefetchForWrite(const QVariant &payload)
     {
+        Q_ASSERT(payload.metaType() == QMetaType::fromType<QByteArray>()
+                 || payload.metaType() == QMetaType::fromType<QString>());
         // QByteArray and QString both keep their QArrayData header pointer
-        // first, null when empty.
-        const char *header = *static_cast<const char *const *>(payload.constData());
+        // first, null for a null array.
+        const char *header = nullptr;
+        std::memcpy(&header, payload.constData(), sizeof(header));
         if (!header)
             return;
 #if defined(Q_PROCESSOR_X86_64) && (defined(Q_CC_GNU) || defined(Q_CC_CLANG))

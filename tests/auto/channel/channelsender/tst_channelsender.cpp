@@ -92,7 +92,7 @@ void tst_ChannelSender::sendTakesOverAMovedVariant()
     QTRY_COMPARE(spy.count(), 1);
     const QByteArray delivered = spy.at(0).at(0).value<QVariant>().toByteArray();
     QCOMPARE(delivered, payload);
-    QCOMPARE(delivered.constData(), payload.constData()); // still shared with the sender's bytes
+    QVERIFY(delivered.constData() == payload.constData()); // the sender's bytes, never copied
 }
 
 void tst_ChannelSender::closedOnlyWhenEverySenderIsGone()

@@ -1714,9 +1714,9 @@ void payloadReturnClearedWhileProducersFree()
 
 // The spare chunks a burst needed are kept while bursts keep coming: a drain
 // that empties the queue frees the spares the pool did not hand out since
-// the last such trim, and trims only once the keep interval (a second)
-// passed since then. The test sets the interval to an hour, then to nothing,
-// rather than wait for a clock.
+// the last such trim (or since the mailbox was made), and trims only once
+// the keep interval (a second) passed since then. The test sets the interval
+// to an hour, then to nothing, rather than wait for a clock.
 void unusedChunksFreedOnceTheirIntervalPassed()
 {
     Mailbox box(limitsOf(100 * chunkSlots, OverflowPolicy::Block));
@@ -1733,7 +1733,7 @@ void unusedChunksFreedOnceTheirIntervalPassed()
         return !box.takeBatch(out, count).more && int(out.size()) == count;
     };
 
-    CHECK(burst(30 * chunkSlots)); // its drain is the first trim: nothing spare yet
+    CHECK(burst(30 * chunkSlots));
     const qsizetype burstChunks = box.queueChunkCount();
     CHECK(burstChunks >= 30);
     CHECK(burst(30 * chunkSlots));
@@ -1746,8 +1746,8 @@ void unusedChunksFreedOnceTheirIntervalPassed()
     CHECK(box.queueChunkCount() >= burstChunks);
 
     box.setUnusedChunksKeptFor(std::chrono::milliseconds(0));
-    // The interval passed: this drain trims, but the second burst needed
-    // every spare since the last trim.
+    // The interval passed: this drain trims, but the bursts needed every
+    // spare since the mailbox was made.
     CHECK(burst(3));
     CHECK(box.queueChunkCount() >= burstChunks);
     // Since that trim only small bursts came: the spares they left go.
