@@ -8,6 +8,7 @@
 
 #include <cstring>
 #include <new>
+#include <vector>
 
 namespace Qonduit {
 
@@ -64,6 +65,15 @@ void relocate(T &from, void *to) noexcept
     static_assert(QTypeInfo<T>::isRelocatable);
     std::memcpy(to, static_cast<const void *>(&from), sizeof(T));
     new (&from) T;
+}
+
+// Appends from to out by relocate().
+template <typename T>
+void relocateBack(std::vector<T> &out, T &from) noexcept
+{
+    T &to = out.emplace_back();
+    to.~T();
+    relocate(from, &to);
 }
 
 // The bytes a message counts against a queue's byte bound: the payload size of

@@ -245,10 +245,9 @@ EnvelopeQueue::Occupancy EnvelopeQueue::takeFront(qsizetype count, qint64 maxByt
     while (taken.count < count && (taken.count == 0 || taken.bytes < maxBytes)) {
         Envelope &envelope = headSlot();
         taken.bytes += envelope.bytes;
-        Envelope &moved = out.emplace_back();
-        moved.~Envelope();
-        relocate(envelope, &moved);
-        envelope.~Envelope();
+        // Left default-constructed, owning nothing: the slot is reused as
+        // it is, with no destructor to run.
+        relocateBack(out, envelope);
         ++m_headIndex;
         ++taken.count;
     }

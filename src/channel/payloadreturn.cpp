@@ -37,9 +37,7 @@ bool PayloadReturn::collect(QVariant &payload, bool referenced)
 {
     if (m_filling->payloads.size() >= MaxBinPayloads)
         return false;
-    QVariant &kept = m_filling->payloads.emplace_back();
-    kept.~QVariant();
-    relocate(payload, &kept);
+    relocateBack(m_filling->payloads, payload);
     m_filling->referenced |= referenced;
     return true;
 }

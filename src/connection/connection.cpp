@@ -86,6 +86,16 @@ Error errorFromWire(Wire::WireError code)
     }
 }
 
+// A DATA frame's message, or the error that it is not one.
+Envelope decodeEnvelope(const Wire::Frame &frame)
+{
+    QVariant message;
+    QString text;
+    if (Wire::decodeMessage(frame.flags, frame.payload, message, text))
+        return Envelope::typed(std::move(message));
+    return Envelope::error(Error::MessageDecodeError, text);
+}
+
 } // namespace
 
 Connection::Settings Connection::Settings::from(const ChannelOptions &options)
@@ -626,15 +636,6 @@ void Connection::handleMessage(Wire::Frame &frame)
     stream->arrive(std::move(envelope));
     if (!std::exchange(stream->arrivals, true))
         m_arrivals.push_back(stream->id);
-}
-
-Envelope Connection::decodeEnvelope(const Wire::Frame &frame)
-{
-    QVariant message;
-    QString text;
-    if (Wire::decodeMessage(frame.flags, frame.payload, message, text))
-        return Envelope::typed(std::move(message));
-    return Envelope::error(Error::MessageDecodeError, text);
 }
 
 void Connection::deliverArrivals()

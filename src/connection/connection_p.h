@@ -108,7 +108,6 @@ private:
     void handleWelcome(const Wire::Frame &frame);
     void handleOpen(const Wire::Frame &frame);
     void handleMessage(Wire::Frame &frame);
-    static Envelope decodeEnvelope(const Wire::Frame &frame); // a DATA frame's message, or the error that it is not one
     // Hands what onReadyRead() brought in to the receivers' queues.
     void deliverArrivals();
     void handleClose(const Wire::Frame &frame);
