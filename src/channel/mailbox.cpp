@@ -121,25 +121,30 @@ EnvelopeQueue::Pool::~Pool()
         delete std::exchange(m_spares, m_spares->next.load(std::memory_order_relaxed));
 }
 
+// Every lane's producer and the consumer meet on this lock, about once per
+// ChunkSlots messages each: it is held for a few instructions, and never
+// around an allocation. With more producers than CPUs, an allocation under it
+// (which may grow the heap with a system call) made the producers and the
+// consumer queue up behind it in the kernel, one context switch per chunk.
 EnvelopeQueue::Chunk *EnvelopeQueue::Pool::take()
 {
-    const std::lock_guard lock(m_mutex);
-    Chunk *chunk = m_spares;
-    if (chunk) {
-        m_spares = chunk->next.load(std::memory_order_relaxed);
-        --m_spareCount;
-        m_sparesUnused = std::min(m_sparesUnused, m_spareCount);
-        chunk->next.store(nullptr, std::memory_order_relaxed);
-    } else {
-        chunk = new Chunk;
+    {
+        const std::unique_lock lock = spinLock(m_mutex);
+        if (Chunk *const chunk = m_spares) {
+            m_spares = chunk->next.load(std::memory_order_relaxed);
+            --m_spareCount;
+            m_sparesUnused = std::min(m_sparesUnused, m_spareCount);
+            chunk->next.store(nullptr, std::memory_order_relaxed);
+            return chunk;
+        }
         ++m_chunks;
     }
-    return chunk;
+    return new Chunk;
 }
 
 void EnvelopeQueue::Pool::giveBack(Chunk *chunk)
 {
-    const std::lock_guard lock(m_mutex);
+    const std::unique_lock lock = spinLock(m_mutex);
     chunk->next.store(m_spares, std::memory_order_relaxed);
     m_spares = chunk;
     ++m_spareCount;
