@@ -15,6 +15,10 @@
 //      specific code;
 //   O6 no newChannel() for a peer that never completed a handshake, and no
 //      partial message ever reaches a receiver.
+//
+// The other way round, a client (Channel::connectTo) facing a server that is
+// not a Qonduit server, or one that refuses it, must report one specific
+// error on both of its ends and close, having delivered nothing.
 #include <Qonduit/channelserver.h>
 
 #include <QtTest/QSignalSpy>
@@ -33,7 +37,9 @@
 #include <QtCore/QTimer>
 #include <QtCore/QtEndian>
 #include <QtNetwork/QHostAddress>
+#include <QtNetwork/QLocalServer>
 #include <QtNetwork/QLocalSocket>
+#include <QtNetwork/QTcpServer>
 #include <QtNetwork/QTcpSocket>
 
 #include <algorithm>
@@ -130,6 +136,23 @@ QCborMap helloMap(const QList<quint32> &versions = {1}, quint32 maxFrame = 16 * 
 QByteArray hello(const QCborMap &map = helloMap())
 {
     return frame(Hello, 0, 0, map.toCborValue().toCbor());
+}
+
+// WELCOME choosing version (section 5).
+QByteArray welcome(quint32 version)
+{
+    QCborMap map = helloMap({});
+    map.remove(QStringLiteral("versions"));
+    map.insert(QStringLiteral("version"), qint64(version));
+    return frame(Welcome, 0, 0, map.toCborValue().toCbor());
+}
+
+// ERROR on stream 0: a 16-bit code, then UTF-8 text (section 4).
+QByteArray error(quint16 code, const QByteArray &text)
+{
+    QByteArray payload(2, Qt::Uninitialized);
+    qToBigEndian<quint16>(code, payload.data());
+    return frame(ErrorFrame, 0, 0, payload + text);
 }
 
 QByteArray credit(quint32 increment)
@@ -471,6 +494,85 @@ private:
     }();
 };
 
+// ------------------------------------------------------------------ raw server
+
+// A listening socket that accepts one client and answers it whatever the test
+// writes: the server a Qonduit client must not trust.
+class RawServer
+{
+public:
+    explicit RawServer(const QString &scheme)
+    {
+        if (scheme == u"tcp") {
+            m_tcp = std::make_unique<QTcpServer>();
+            if (m_tcp->listen(QHostAddress::LocalHost))
+                m_url = QUrl(QStringLiteral("tcp://127.0.0.1:%1").arg(m_tcp->serverPort()));
+            QObject::connect(m_tcp.get(), &QTcpServer::newConnection, m_tcp.get(),
+                             [this] { adopt(m_tcp->nextPendingConnection()); });
+        } else {
+            static int counter = 0;
+            const QString name = QStringLiteral("tst_badinput-server-%1-%2")
+                                     .arg(QCoreApplication::applicationPid())
+                                     .arg(++counter);
+            m_local = std::make_unique<QLocalServer>();
+            if (m_local->listen(name))
+                m_url = QUrl(QStringLiteral("local:") + name);
+            QObject::connect(m_local.get(), &QLocalServer::newConnection, m_local.get(),
+                             [this] { adopt(m_local->nextPendingConnection()); });
+        }
+    }
+
+    bool isListening() const { return m_url.isValid(); }
+    QUrl url() const { return m_url; }
+
+    // Waits for the client's preface and first whole frame.
+    bool waitHello(int ms = 5000)
+    {
+        return waitUntil([this] { return Spec::parseReply(m_received).frames.size() >= 1; }, ms);
+    }
+    Spec::Reply hello() const { return Spec::parseReply(m_received); }
+    void write(const QByteArray &bytes)
+    {
+        if (m_client)
+            m_client->write(bytes);
+    }
+    // Closes after what was written is sent.
+    void close()
+    {
+        if (auto *tcp = qobject_cast<QTcpSocket *>(m_client))
+            tcp->disconnectFromHost();
+        else if (auto *local = qobject_cast<QLocalSocket *>(m_client))
+            local->disconnectFromServer();
+    }
+    bool waitClientGone(int ms = 5000)
+    {
+        return waitUntil([this] { return m_clientGone; }, ms);
+    }
+
+private:
+    void adopt(QIODevice *client)
+    {
+        if (!client || m_client) {
+            delete client;
+            return;
+        }
+        m_client = client;
+        QObject::connect(client, &QIODevice::readyRead, client, [this] { m_received += m_client->readAll(); });
+        if (auto *tcp = qobject_cast<QTcpSocket *>(client))
+            QObject::connect(tcp, &QAbstractSocket::disconnected, tcp, [this] { m_clientGone = true; });
+        else if (auto *local = qobject_cast<QLocalSocket *>(client))
+            QObject::connect(local, &QLocalSocket::disconnected, local, [this] { m_clientGone = true; });
+    }
+
+    // Declared first, destroyed last: the accepted socket is their child.
+    std::unique_ptr<QTcpServer> m_tcp;
+    std::unique_ptr<QLocalServer> m_local;
+    QUrl m_url;
+    QIODevice *m_client = nullptr;
+    QByteArray m_received;
+    bool m_clientGone = false;
+};
+
 // ------------------------------------------------------------------ receivers
 
 // Everything one server-side receiver reported, in order.
@@ -553,6 +655,9 @@ private Q_SLOTS:
     void floodOfPingsFromAPeerThatNeverReads();
     void floodOfOpensIsCappedPerConnection();
     void consumerThatNeverReads();
+    void foreignServerIsReportedByTheClient_data();
+    void foreignServerIsReportedByTheClient();
+    void messageAboveTheServersMaximumFailsAtTheSender();
 
 private:
     QUrl serverUrl() const;
@@ -1733,6 +1838,86 @@ void tst_BadInput::consumerThatNeverReads()
     producer = ChannelPair();
     // The never-read pair is still pending: handed to the test now.
     verifyAfterAttack(1);
+}
+
+void tst_BadInput::foreignServerIsReportedByTheClient_data()
+{
+    // What the server does once the client's preface and HELLO arrived.
+    QTest::addColumn<QByteArray>("answer");
+    QTest::addColumn<bool>("closeAfter");
+    QTest::addColumn<Error>("expected");
+    const QByteArray nothing;
+    QTest::newRow("closes") << nothing << true << Error::RemoteClosedError;
+    QTest::newRow("says nothing") << nothing << false << Error::TimeoutError;
+    QTest::newRow("answers HTTP") << QByteArray("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n") << false
+                                  << Error::ProtocolError;
+    QTest::newRow("speaks another version")
+        << Spec::preface + Spec::error(Spec::VersionMismatch, "versions: 2") << true << Error::VersionMismatchError;
+    // REFUSED on stream 0 is a server turning this client away (errors.md).
+    QTest::newRow("refuses") << Spec::preface + Spec::error(Spec::Refused, "no") << true
+                             << Error::AuthenticationError;
+    QTest::newRow("welcomes with a version not offered") << Spec::preface + Spec::welcome(2) << false
+                                                         << Error::VersionMismatchError;
+    QTest::newRow("sends data before its welcome")
+        << Spec::preface + Spec::frame(Spec::Raw, 0, 1, "early") << false << Error::ProtocolError;
+    QTest::newRow("announces a frame above the client's maximum")
+        << Spec::preface + Spec::header(quint32(MiB + 1), Spec::Welcome, 0, 0) << false
+        << Error::MessageTooLargeError;
+}
+
+void tst_BadInput::foreignServerIsReportedByTheClient()
+{
+    QFETCH_GLOBAL(QString, scheme);
+    QFETCH(QByteArray, answer);
+    QFETCH(bool, closeAfter);
+    QFETCH(Error, expected);
+    RawServer server(scheme);
+    QVERIFY(server.isListening());
+    ChannelOptions options;
+    options.maxMessageSize = 1 * MiB;
+    options.handshakeTimeoutMs = 300;
+    ChannelPair client = Channel::connectTo(server.url(), options);
+    const std::unique_ptr<Observed> observed = observe(client.receiver.get());
+    QSignalSpy senderErrors(client.sender.get(), &ChannelSender::errorOccurred);
+    QSignalSpy connected(client.receiver.get(), &ChannelReceiver::connected);
+
+    QVERIFY2(server.waitHello(), qPrintable(server.hello().describe()));
+    QCOMPARE(server.hello().frames.first().type, quint8(Spec::Hello));
+    server.write(answer);
+    if (closeAfter)
+        server.close();
+
+    WAIT_VERIFY2(observed->closed, qPrintable(observed->log.join(u' ')), 5000);
+    QVERIFY2(observed->errors == QList<Error>{expected}, qPrintable(observed->log.join(u' ')));
+    QVERIFY(observed->messages.isEmpty() && observed->raws.isEmpty());
+    QVERIFY(!client.receiver->errorString().isEmpty());
+    QCOMPARE(connected.count(), 0);
+    QCOMPARE(client.receiver->state(), ChannelState::UnconnectedState);
+    WAIT_VERIFY(senderErrors.count() == 1);
+    QCOMPARE(senderErrors.at(0).at(0).value<Error>(), expected);
+    QCOMPARE(client.sender->state(), ChannelState::UnconnectedState);
+    QVERIFY(!client.sender->send(QStringLiteral("after")));
+    QCOMPARE(client.sender->error(), Error::ChannelClosedError);
+    // The client let go of its socket.
+    QVERIFY(closeAfter || server.waitClientGone());
+}
+
+void tst_BadInput::messageAboveTheServersMaximumFailsAtTheSender()
+{
+    setUpServer(); // maxMessageSize 1 MiB
+    QSignalSpy senderErrors(m_good.client.sender.get(), &ChannelSender::errorOccurred);
+    QVERIFY(!m_good.client.sender->sendRaw(QByteArray(int(MiB) + 1, 'x')));
+    QCOMPARE(m_good.client.sender->error(), Error::MessageTooLargeError);
+    QVERIFY2(m_good.client.sender->errorString().contains(QString::number(MiB)),
+             qPrintable(m_good.client.sender->errorString()));
+    QCOMPARE(senderErrors.count(), 1);
+    // Only that message failed: a message of the maximum goes, and so does the
+    // conversation.
+    QVERIFY(m_good.client.sender->sendRaw(QByteArray(int(MiB), 'y')));
+    WAIT_VERIFY(m_good.atServer->raws.size() == 1);
+    QCOMPARE(m_good.atServer->raws.first().size(), qsizetype(MiB));
+    QVERIFY(m_good.atServer->errors.isEmpty());
+    QVERIFY(roundTrip(m_good, QStringLiteral("after")));
 }
 
 QTEST_GUILESS_MAIN(tst_BadInput)
