@@ -1,5 +1,7 @@
 #include <Qonduit/channel.h>
 
+#include "channel/channelreceiver_p.h"
+
 #include <QtTest/QSignalSpy>
 #include <QtTest/QTest>
 
@@ -165,20 +167,29 @@ void tst_ChannelReceiver::raisingCapacityReleasesABlockedProducer()
 {
     ChannelOptions options;
     options.capacity = 1;
-    auto [sender, receiver] = Channel::local(options);
-    QVERIFY(sender->send(0));
-    std::atomic<bool> done{false};
-    std::thread producer([&, s = sender.get()] {
-        s->send(1);
-        done = true;
+    ChannelPair pair = Channel::local(options);
+    QVERIFY(pair.sender->send(0));
+    std::atomic<int> outcome{-1};
+    std::thread producer([&outcome, s = pair.sender.get()] { outcome = s->send(1) ? 1 : 0; });
+    // On a failed check too, the producer must not be left waiting.
+    const auto join = qScopeGuard([&pair, &producer] {
+        pair.receiver.reset();
+        producer.join();
     });
-    // Whether the producer already waits (the mailbox test proves that case
-    // deterministically) or has yet to try, the wider bound lets it through.
-    receiver->setCapacity(2);
-    producer.join();
-    QVERIFY(done.load());
-    QCOMPARE(receiver->capacity(), 2);
-    QCOMPARE(receiver->queuedCount(), 2);
+    Mailbox &mailbox = *static_cast<ChannelReceiverPrivate *>(ChannelEndpointPrivate::get(pair.receiver.get()))->mailbox;
+    // Without running the event loop, which would drain the queue.
+    const auto spinUntil = [](auto condition) {
+        const QDeadlineTimer deadline(5000);
+        while (!condition() && !deadline.hasExpired())
+            std::this_thread::yield();
+        return condition();
+    };
+    QVERIFY(spinUntil([&] { return mailbox.blockedProducerCount() == 1; }));
+    QCOMPARE(outcome.load(), -1);
+    pair.receiver->setCapacity(2);
+    QVERIFY(spinUntil([&] { return outcome.load() == 1; }));
+    QCOMPARE(pair.receiver->capacity(), 2);
+    QCOMPARE(pair.receiver->queuedCount(), 2);
 }
 
 void tst_ChannelReceiver::receiveTimesOut()
