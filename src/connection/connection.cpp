@@ -967,6 +967,8 @@ void Connection::closeWithError(Error error, const QString &text, Wire::WireErro
     m_progressTimer.stop();
     if (error != Error::NoError)
         qCInfo(lcQonduitConnection).noquote() << text;
+    else
+        qCDebug(lcQonduitConnection).noquote() << "the connection to" << m_peerAddress.toString() << "closed";
     // A peer that proved it speaks the protocol hears why; it reads our
     // preface first (a server sends it only with its answer to HELLO).
     if (sendCode != Wire::WireError::None && wasOpen && m_decoder.prefaceSeen()) {
