@@ -10,6 +10,7 @@
 #include <QtCore/QCborMap>
 #include <QtCore/QDataStream>
 
+#include <algorithm>
 #include <vector>
 
 using namespace Qonduit;
@@ -55,6 +56,7 @@ private Q_SLOTS:
     void smallMessagesNeverOvertakeLargeOnes();
     void largeMessageTravels();
     void senderGoesOnAtReadyToSend();
+    void dropsAreReportedWhereTheyHappen();
     void closingTheSenderClosesTheRemoteReceiver();
     void droppingTheClientStillDeliversWhatItSent();
     void manyClientsAtOnce();
@@ -370,6 +372,49 @@ void tst_Conformance::senderGoesOnAtReadyToSend()
     QVERIFY(ordered);
     QVERIFY(!otherError);
     QVERIFY2(refusals > 0, "the queue never filled: the test did not exercise readyToSend()");
+}
+
+void tst_Conformance::dropsAreReportedWhereTheyHappen()
+{
+    // A burst sent within one event-loop turn into a queue of 8 that drops
+    // its oldest: in-process the receiver's queue drops and lagged() counts;
+    // over a socket the sender's own queue drops first, and its senders hear
+    // the count through errorOccurred(QueueFullError).
+    ChannelOptions options;
+    options.capacity = 8;
+    options.overflowPolicy = OverflowPolicy::DropOldest;
+    // In-process the server's receiving queue is the one the sender fills;
+    // over a socket it keeps its default bound, so that only the sender's
+    // queue drops.
+    if (isInproc())
+        m_server->setChannelOptions(serverOptions(options));
+    ChannelPair client, server;
+    QVERIFY(connectPair(client, server, options));
+    QList<int> received;
+    qint64 lagged = 0;
+    qint64 reportedToSender = 0;
+    bool otherError = false;
+    connect(server.receiver.get(), &ChannelReceiver::messageReceived, this,
+            [&](const QVariant &message) { received << message.toInt(); });
+    connect(server.receiver.get(), &ChannelReceiver::lagged, this, [&](qint64 count) { lagged += count; });
+    connect(client.sender.get(), &ChannelSender::errorOccurred, this, [&](Error error) {
+        otherError |= error != Error::QueueFullError;
+        reportedToSender += client.sender->errorString().section(u' ', 0, 0).toLongLong();
+    });
+    constexpr int total = 100;
+    for (int i = 0; i < total; ++i)
+        QVERIFY(client.sender->send(i));
+    QTRY_COMPARE(received.size() + lagged + reportedToSender, total);
+    QVERIFY(!otherError);
+    QVERIFY(std::is_sorted(received.cbegin(), received.cend()));
+    QCOMPARE(received.last(), total - 1); // the newest are kept
+    if (isInproc()) {
+        QVERIFY(lagged > 0);
+        QCOMPARE(reportedToSender, 0);
+    } else {
+        QVERIFY2(reportedToSender > 0, qPrintable(client.sender->errorString()));
+        QCOMPARE(lagged, 0);
+    }
 }
 
 void tst_Conformance::closingTheSenderClosesTheRemoteReceiver()
