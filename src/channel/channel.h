@@ -26,7 +26,8 @@ namespace Channel {
 // moveToThread() like any QObject.
 QONDUIT_EXPORT ChannelPair local(const ChannelOptions &options = {});
 
-// Connects to a ChannelServer listening on endpoint ("inproc:NAME"). The
+// Connects to a ChannelServer listening on endpoint ("inproc:NAME",
+// "local:NAME", "tcp://HOST:PORT", "tls://HOST:PORT"). The
 // sender talks to the server's receiver and the receiver hears the server's
 // sender. Both start in ConnectingState; connected() or errorOccurred()
 // follows from the event loop, never from inside this call. options bound

@@ -28,9 +28,10 @@ public:
     explicit ChannelServer(QObject *parent = nullptr);
     ~ChannelServer() override;
 
-    // Starts listening on endpoint ("inproc:NAME"). Returns false, with
-    // error() set, when the URL is invalid, its scheme unsupported or the
-    // name taken.
+    // Starts listening on endpoint ("inproc:NAME", "local:NAME",
+    // "tcp://HOST:PORT", "tls://HOST:PORT"; docs/transports.md). Returns
+    // false, with error() set, when the URL is invalid, its scheme
+    // unsupported, or the name or port taken.
     bool listen(const QUrl &endpoint);
     void close();
     bool isListening() const;
