@@ -14,6 +14,8 @@ cd "$QONDUIT_ROOT"
 # What building Qonduit, its tests and its benchmarks needs (Debian 12 names).
 QONDUIT_PACKAGES=(
     cmake ninja-build g++ qt6-base-dev libssl-dev
+    # g++'s ThreadSanitizer runtime, for tst_mailbox (g++ pulls it in today).
+    libtsan2
     libzmq3-dev cppzmq-dev pkg-config
     # The QML module, its tests and qmllint, and what QML apps load at run
     # time (without qtqml qmllint cannot see Timer; without templates and
