@@ -597,6 +597,10 @@ void Connection::handleOpen(const Wire::Frame &frame)
     if (!peerParity || frame.stream <= m_lastPeerStream)
         return failProtocol(Wire::WireError::ProtocolError,
                             tr("The peer may not open stream %1 now.").arg(frame.stream));
+    if (!Wire::isValidOpenPayload(frame.payload))
+        return failProtocol(Wire::WireError::ProtocolError,
+                            tr("The OPEN of stream %1 carries a payload that is not a CBOR map with a text "
+                               "\"name\".").arg(frame.stream));
     m_lastPeerStream = frame.stream;
     const auto refuse = [&](Wire::WireError code, const QString &text) {
         Wire::appendFrame(m_writeBuffer, Wire::FrameType::Error, 0, frame.stream, Wire::encodeError(code, text));

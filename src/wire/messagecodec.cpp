@@ -1,6 +1,7 @@
 #include "wire/messagecodec_p.h"
 
 #include <QtCore/qbytearraylist.h>
+#include <QtCore/qcbormap.h>
 #include <QtCore/qcborstreamreader.h>
 #include <QtCore/qcborstreamwriter.h>
 #include <QtCore/qcoreapplication.h>
@@ -926,6 +927,20 @@ QByteArray encodeCredit(quint32 increment)
     QByteArray bytes(4, Qt::Uninitialized);
     qToBigEndian<quint32>(increment, bytes.data());
     return bytes;
+}
+
+bool isValidOpenPayload(QByteArrayView payload)
+{
+    if (payload.isEmpty())
+        return true;
+    QCborStreamReader reader(QByteArray::fromRawData(payload.data(), payload.size()));
+    if (!reader.isMap())
+        return false;
+    const QCborValue map = QCborValue::fromCbor(reader);
+    if (reader.lastError() != QCborError::NoError || reader.currentOffset() != payload.size())
+        return false;
+    const QCborValue name = map.toMap().value(QStringLiteral("name"));
+    return name.isUndefined() || name.isString();
 }
 
 bool decodeCredit(QByteArrayView payload, quint32 &increment)

@@ -82,6 +82,9 @@ struct Hello
 QByteArray encodeHello(const Hello &hello, FrameType type);
 bool decodeHello(QByteArrayView payload, FrameType type, Hello &hello, QString &errorText);
 
+// OPEN: empty, or one CBOR map whose "name", if any, is text.
+bool isValidOpenPayload(QByteArrayView payload);
+
 // CREDIT: exactly 4 bytes, 1 .. 2^31 - 1.
 QByteArray encodeCredit(quint32 increment);
 bool decodeCredit(QByteArrayView payload, quint32 &increment);

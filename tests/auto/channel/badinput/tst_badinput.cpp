@@ -1425,6 +1425,13 @@ void tst_BadInput::protocolViolation_data()
     QTest::newRow("RAW on a stream never opened") << 2 << frame(Spec::Raw, 0, 3, "x") << P << 0;
     QTest::newRow("CLOSE on a stream never opened") << 1 << frame(Spec::Close, 0, 7) << P << 0;
     QTest::newRow("OPEN with an even id") << 1 << frame(Spec::Open, 0, 2) << P << 0;
+    QTest::newRow("OPEN with a payload that is not CBOR") << 1 << frame(Spec::Open, 0, 1, "chat") << P << 0;
+    QTest::newRow("OPEN with a CBOR array") << 1 << frame(Spec::Open, 0, 1, QCborArray{1}.toCborValue().toCbor()) << P
+                                           << 0;
+    QTest::newRow("OPEN with a name that is not text")
+        << 1 << frame(Spec::Open, 0, 1, QCborMap{{QStringLiteral("name"), 7}}.toCborValue().toCbor()) << P << 0;
+    QTest::newRow("OPEN with a map and trailing bytes")
+        << 1 << frame(Spec::Open, 0, 1, QCborMap{}.toCborValue().toCbor() + "x") << P << 0;
     QTest::newRow("OPEN of an open stream") << 2 << frame(Spec::Open, 0, 1) << P << 0;
     QTest::newRow("OPEN with a lower id") << 1 << frame(Spec::Open, 0, 5) + frame(Spec::Open, 0, 3) << P << 1;
     QTest::newRow("RAW after CLOSE") << 2 << frame(Spec::Close, 0, 1) + frame(Spec::Raw, 0, 1, "x") << P << 0;

@@ -153,6 +153,8 @@ private Q_SLOTS:
     void helloLenient();
 
     void credit();
+    void openPayload_data();
+    void openPayload();
     void errorRoundTrip_data();
     void errorRoundTrip();
     void errorTextIsCut();
@@ -795,6 +797,31 @@ void tst_MessageCodec::helloLenient()
     QCOMPARE(decoded.versions, (QList<quint32>{1, 2}));
     QCOMPARE(decoded.window, 10u);
     QCOMPARE(decoded.maxFrame, 16384u);
+}
+
+void tst_MessageCodec::openPayload_data()
+{
+    QTest::addColumn<QByteArray>("payload");
+    QTest::addColumn<bool>("valid");
+    const auto cbor = [](const QCborValue &value) { return value.toCbor(); };
+    QTest::newRow("empty") << QByteArray() << true;
+    QTest::newRow("empty map") << cbor(QCborMap{}) << true;
+    QTest::newRow("name") << cbor(QCborMap{{QStringLiteral("name"), QStringLiteral("chat")}}) << true;
+    QTest::newRow("unknown key") << cbor(QCborMap{{QStringLiteral("later"), 1}}) << true;
+    QTest::newRow("name not text") << cbor(QCborMap{{QStringLiteral("name"), 7}}) << false;
+    QTest::newRow("array") << cbor(QCborArray{QStringLiteral("chat")}) << false;
+    QTest::newRow("text") << cbor(QStringLiteral("chat")) << false;
+    QTest::newRow("not CBOR") << QByteArray("chat") << false;
+    QTest::newRow("map cut short") << cbor(QCborMap{{QStringLiteral("name"), QStringLiteral("chat")}}).chopped(1)
+                                   << false;
+    QTest::newRow("trailing bytes") << cbor(QCborMap{}) + QByteArray(1, '\0') << false;
+}
+
+void tst_MessageCodec::openPayload()
+{
+    QFETCH(QByteArray, payload);
+    QFETCH(bool, valid);
+    QCOMPARE(isValidOpenPayload(payload), valid);
 }
 
 void tst_MessageCodec::credit()
