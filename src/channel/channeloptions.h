@@ -42,12 +42,14 @@ struct ChannelOptions
     // local: only: the user the peer's process must run as, read from the
     // socket (SO_PEERCRED). A server drops a client of another user; a client
     // fails with AuthenticationError when the server runs as another user
-    // (say, root answering on a name it was not meant to own). AnyUser: no
-    // check (the socket file is reachable by its owner only anyway);
-    // SameUser: the user this process runs as; otherwise a user id.
+    // (say, a program of another user that made a socket file of that name
+    // in the shared temporary directory first, open to all). SameUser, the
+    // default: the user this process runs as; AnyUser: no check (for a
+    // server of one user that serves others, or the other way round);
+    // otherwise a user id.
     static constexpr qint64 AnyUser = -1;
     static constexpr qint64 SameUser = -2;
-    qint64 localPeerUser = AnyUser;
+    qint64 localPeerUser = SameUser;
 
     // tls:// only: certificates, trust and pinning (docs/security.md).
     TlsOptions tls = TlsOptions();
