@@ -417,6 +417,11 @@ void Connection::onReadyRead()
     const QScopedValueRollback<int> inHandler(m_handlerDepth, m_handlerDepth + 1);
     if (!m_socket->device()->isOpen())
         return; // a reset: nothing buffered is readable any more
+    // Any byte is a sign of life: a peer in the middle of a long frame (a
+    // large message on a slow link) cannot send PING or PONG until it ends,
+    // and the progress timeout bounds that frame already.
+    if (m_socket->device()->bytesAvailable() > 0)
+        m_lastReceived.restart();
     Wire::Frame frame;
     bool completedAny = false;
     while (m_state != State::Closed) {
@@ -437,8 +442,6 @@ void Connection::onReadyRead()
         completedAny = true;
         handleFrame(frame);
     }
-    if (completedAny)
-        m_lastReceived.restart();
     deliverArrivals();
     if (m_state == State::Closed)
         return;

@@ -425,6 +425,10 @@ public:
             m_local->abort();
     }
 
+    // A peer in the middle of writing a frame cannot answer a PING until the
+    // frame is done.
+    void setAnsweringPings(bool answering) { m_answeringPings = answering; }
+
     // Reads nothing more, and lets Qt buffer only a little: the kernel's
     // buffers fill and the server's writes to us back up.
     void stopReading()
@@ -466,7 +470,7 @@ private:
         const Spec::Reply r = Spec::parseReply(m_received);
         for (; m_framesSeen < r.frames.size(); ++m_framesSeen) {
             const Spec::WireFrame &f = r.frames[m_framesSeen];
-            if (f.type == Spec::Ping && f.stream == 0 && isConnected())
+            if (f.type == Spec::Ping && f.stream == 0 && isConnected() && m_answeringPings)
                 m_device->write(Spec::frame(Spec::Pong, 0, 0, f.payload));
         }
     }
@@ -485,6 +489,7 @@ private:
     QByteArray m_received;
     qsizetype m_framesSeen = 0;
     bool m_reading = true;
+    bool m_answeringPings = true;
     bool m_gone = false;
     qint64 m_goneAt = -1;
     QElapsedTimer m_clock = [] {
@@ -644,6 +649,7 @@ private Q_SLOTS:
     void lengthAboveTheMaximumIsRefused_data();
     void lengthAboveTheMaximumIsRefused();
     void tricklingFrameIsCutAtProgressTimeout();
+    void slowFrameIsNotTakenForADeadPeer();
     void malformedPayload_data();
     void malformedPayload();
     void protocolViolation_data();
@@ -1231,6 +1237,51 @@ void tst_BadInput::tricklingFrameIsCutAtProgressTimeout()
     WAIT_VERIFY2(observed->closed, qPrintable(observed->log.join(u' ')), 5000);
     QVERIFY2(observed->raws.isEmpty(), qPrintable(observed->log.join(u' ')));
     QVERIFY2(observed->errors == QList<Error>{Error::TimeoutError}, qPrintable(observed->log.join(u' ')));
+    verifyAfterAttack(1);
+}
+
+// Not an attack: one message that takes longer to arrive than three
+// heartbeat intervals (a large one on a slow link) while its bytes keep
+// coming. The peer cannot send PING or PONG in the middle of a frame, so
+// only the bytes show it is alive; the progress timeout still bounds the
+// frame.
+void tst_BadInput::slowFrameIsNotTakenForADeadPeer()
+{
+    ChannelOptions options = defaultOptions();
+    options.heartbeatIntervalMs = 100; // dead after 3 to 4 silent intervals
+    options.messageProgressTimeoutMs = 5000;
+    setUpServer(options);
+    if (QTest::currentTestFailed())
+        return;
+    RawPeer *peer = newRawPeer();
+    rawHandshake(*peer);
+    if (QTest::currentTestFailed())
+        return;
+    Observed *observed = nullptr;
+    m_attackerPairs.push_back(rawOpen(*peer, 1, &observed));
+    QVERIFY(m_attackerPairs.back().receiver);
+
+    constexpr int size = 60;
+    peer->setAnsweringPings(false);
+    peer->write(Spec::header(size, Spec::Raw, 0, 1));
+    QElapsedTimer clock;
+    clock.start();
+    int trickled = 0;
+    QTimer tick;
+    tick.setInterval(20);
+    connect(&tick, &QTimer::timeout, this, [&] {
+        if (trickled < size)
+            peer->write(QByteArray(1, char('a' + trickled++ % 26)));
+    });
+    tick.start();
+    WAIT_VERIFY2(observed->raws.size() == 1 || peer->isClosed(), qPrintable(observed->log.join(u' ')), 5000);
+    tick.stop();
+    peer->setAnsweringPings(true);
+    QVERIFY2(clock.elapsed() > 4 * options.heartbeatIntervalMs, qPrintable(QString::number(clock.elapsed())));
+    QVERIFY2(!peer->isClosed(), qPrintable(peer->reply().describe()));
+    QVERIFY2(observed->errors.isEmpty(), qPrintable(observed->log.join(u' ')));
+    QCOMPARE(observed->raws.size(), 1);
+    QCOMPARE(observed->raws.first().size(), size);
     verifyAfterAttack(1);
 }
 
