@@ -674,6 +674,9 @@ private:
     bool roundTrip(Client &c, const QString &tag);
 
     RawPeer *newRawPeer();
+    // setUpServer(options), then a raw peer past its handshake with stream 1
+    // open, observed; nullptr (the failure recorded) if it did not get there.
+    RawPeer *serverWithRawPeerAndStream(const ChannelOptions &options, Observed **observed);
     // Preface + HELLO, then WELCOME back.
     void rawHandshake(RawPeer &peer, quint32 window = 4 * 1024 * 1024);
     // OPEN(id); the server's pair for it, with an observer.
@@ -792,6 +795,19 @@ RawPeer *tst_BadInput::newRawPeer()
     if (!peer->waitConnected())
         QTest::qFail("The raw peer could not connect", __FILE__, __LINE__);
     return peer;
+}
+
+RawPeer *tst_BadInput::serverWithRawPeerAndStream(const ChannelOptions &options, Observed **observed)
+{
+    setUpServer(options);
+    if (QTest::currentTestFailed())
+        return nullptr;
+    RawPeer *peer = newRawPeer();
+    rawHandshake(*peer);
+    if (QTest::currentTestFailed())
+        return nullptr;
+    m_attackerPairs.push_back(rawOpen(*peer, 1, observed));
+    return m_attackerPairs.back().receiver ? peer : nullptr;
 }
 
 void tst_BadInput::rawHandshake(RawPeer &peer, quint32 window)
@@ -1051,16 +1067,9 @@ void tst_BadInput::truncatedThenClosed()
 
 void tst_BadInput::zeroLengthFrames()
 {
-    setUpServer();
-    if (QTest::currentTestFailed())
-        return;
-    RawPeer *peer = newRawPeer();
-    rawHandshake(*peer);
-    if (QTest::currentTestFailed())
-        return;
     Observed *observed = nullptr;
-    m_attackerPairs.push_back(rawOpen(*peer, 1, &observed));
-    QVERIFY(m_attackerPairs.back().receiver);
+    RawPeer *peer = serverWithRawPeerAndStream(defaultOptions(), &observed);
+    QVERIFY(peer);
 
     // RAW of 0 bytes: an empty message. DATA of 0 bytes: not a QVariant, one
     // decode error. CLOSE of 0 bytes: the direction ends. PING must be 8.
@@ -1200,16 +1209,9 @@ void tst_BadInput::tricklingFrameIsCutAtProgressTimeout()
     ChannelOptions options = defaultOptions();
     options.maxMessageSize = 16 * MiB;
     options.messageProgressTimeoutMs = 500;
-    setUpServer(options);
-    if (QTest::currentTestFailed())
-        return;
-    RawPeer *peer = newRawPeer();
-    rawHandshake(*peer);
-    if (QTest::currentTestFailed())
-        return;
     Observed *observed = nullptr;
-    m_attackerPairs.push_back(rawOpen(*peer, 1, &observed));
-    QVERIFY(m_attackerPairs.back().receiver);
+    RawPeer *peer = serverWithRawPeerAndStream(options, &observed);
+    QVERIFY(peer);
 
     const qint64 memoryBefore = trimmedMemory();
     qint64 memoryPeak = memoryBefore;
@@ -1250,16 +1252,9 @@ void tst_BadInput::slowFrameIsNotTakenForADeadPeer()
     ChannelOptions options = defaultOptions();
     options.heartbeatIntervalMs = 100; // dead after 3 to 4 silent intervals
     options.messageProgressTimeoutMs = 5000;
-    setUpServer(options);
-    if (QTest::currentTestFailed())
-        return;
-    RawPeer *peer = newRawPeer();
-    rawHandshake(*peer);
-    if (QTest::currentTestFailed())
-        return;
     Observed *observed = nullptr;
-    m_attackerPairs.push_back(rawOpen(*peer, 1, &observed));
-    QVERIFY(m_attackerPairs.back().receiver);
+    RawPeer *peer = serverWithRawPeerAndStream(options, &observed);
+    QVERIFY(peer);
 
     constexpr int size = 60;
     peer->setAnsweringPings(false);
@@ -1380,16 +1375,9 @@ void tst_BadInput::malformedPayload()
 {
     QFETCH(quint8, flags);
     QFETCH(QByteArray, payload);
-    setUpServer();
-    if (QTest::currentTestFailed())
-        return;
-    RawPeer *peer = newRawPeer();
-    rawHandshake(*peer);
-    if (QTest::currentTestFailed())
-        return;
     Observed *observed = nullptr;
-    m_attackerPairs.push_back(rawOpen(*peer, 1, &observed));
-    QVERIFY(m_attackerPairs.back().receiver);
+    RawPeer *peer = serverWithRawPeerAndStream(defaultOptions(), &observed);
+    QVERIFY(peer);
 
     const qint64 memoryBefore = trimmedMemory();
     peer->write(Spec::frame(Spec::Data, flags, 1, payload));

@@ -457,11 +457,11 @@ void drainAsWoken(Mailbox &box, CountingConsumer &consumer, Failures &failures, 
     }
 }
 
-void blockManyProducersBlockingConsumer()
+// Producers that block on a full queue, one consumer in the blocking take():
+// none lost, none duplicated, each producer's order kept.
+void blockProducersIntoBlockingTake(int producers, qint64 perProducer, qsizetype capacity)
 {
-    constexpr int producers = 4;
-    constexpr qint64 perProducer = 50000;
-    Mailbox box(limitsOf(256, OverflowPolicy::Block));
+    Mailbox box(limitsOf(capacity, OverflowPolicy::Block));
     Failures failures;
     std::atomic<qint64> fullSeen{0};
 
@@ -480,28 +480,16 @@ void blockManyProducersBlockingConsumer()
     std::printf("INFO   : producers found the queue full %lld times\n", qlonglong(fullSeen.load()));
 }
 
+void blockManyProducersBlockingConsumer()
+{
+    blockProducersIntoBlockingTake(4, 50000, 256);
+}
+
 // Issue 2's stress through the blocking take(): 8 producer threads x
-// 200,000 messages, none lost, none duplicated, each producer's order kept.
+// 200,000 messages.
 void stressEightProducersThroughBlockingTake()
 {
-    constexpr int producers = 8;
-    constexpr qint64 perProducer = 200000;
-    Mailbox box(limitsOf(65536, OverflowPolicy::Block));
-    Failures failures;
-    std::atomic<qint64> fullSeen{0};
-
-    Producers threads(box, producers, [&](int p, const LanePointer &lane) { pushSequence(box, lane, p, perProducer, failures, fullSeen); });
-
-    OrderChecker checker(producers, perProducer, true);
-    const TakeTotals totals = takeUntilFinished(box, checker, failures);
-    threads.join(failures);
-
-    CHECK_NO_FAILURES(failures);
-    CHECK_EQ(checker.taken(), producers * perProducer);
-    CHECK_EQ(totals.lagged, 0);
-    CHECK_EQ(box.droppedCount(), 0);
-    CHECK_EQ(box.queuedCount(), 0);
-    CHECK(box.isFinished());
+    blockProducersIntoBlockingTake(8, 200000, 65536);
 }
 
 void blockTinyCapacityParksAndWakesProducers()
