@@ -22,6 +22,7 @@ class tst_Connection : public QObject
     Q_OBJECT
 
 private Q_SLOTS:
+    void stalledStreamDoesNotBlockTheOthers_data();
     void stalledStreamDoesNotBlockTheOthers();
     void goodbyeCutShortByTheThreadsEndIsDeleted();
     void sendQueueHoldsWhatItsTransportTakes_data();
@@ -57,15 +58,24 @@ bool tst_Connection::openTwoStreams(ChannelServer &server, const ChannelOptions 
     return s.serverA.receiver && s.serverB.receiver;
 }
 
+void tst_Connection::stalledStreamDoesNotBlockTheOthers_data()
+{
+    QTest::addColumn<QUrl>("url");
+    QTest::newRow("tcp") << QUrl(QStringLiteral("tcp://127.0.0.1:0"));
+    QTest::newRow("local") << QUrl(QStringLiteral("local:qonduit-tst-connection-stalled-%1")
+                                       .arg(QCoreApplication::applicationPid()));
+}
+
 void tst_Connection::stalledStreamDoesNotBlockTheOthers()
 {
+    QFETCH(QUrl, url);
     // The server's receiving window per stream is 64 KiB (its capacityBytes).
     ChannelServer server;
     ChannelOptions serverOptions;
     serverOptions.capacity = 16;
     serverOptions.capacityBytes = 64 * 1024;
     server.setChannelOptions(serverOptions);
-    QVERIFY(server.listen(QUrl(QStringLiteral("tcp://127.0.0.1:0"))));
+    QVERIFY2(server.listen(url), qPrintable(server.errorString()));
     ChannelOptions clientOptions;
     clientOptions.capacity = 64;
     TwoStreams s;
