@@ -1,6 +1,7 @@
 #include <Qonduit/channel.h>
 
 #include "channel/channelreceiver_p.h"
+#include "testsupport/spinuntil.h"
 
 #include <QtTest/QSignalSpy>
 #include <QtTest/QTest>
@@ -178,12 +179,7 @@ void tst_ChannelReceiver::raisingCapacityReleasesABlockedProducer()
     });
     Mailbox &mailbox = *static_cast<ChannelReceiverPrivate *>(ChannelEndpointPrivate::get(pair.receiver.get()))->mailbox;
     // Without running the event loop, which would drain the queue.
-    const auto spinUntil = [](auto condition) {
-        const QDeadlineTimer deadline(5000);
-        while (!condition() && !deadline.hasExpired())
-            std::this_thread::yield();
-        return condition();
-    };
+    using QonduitTest::spinUntil;
     QVERIFY(spinUntil([&] { return mailbox.blockedProducerCount() == 1; }));
     QCOMPARE(outcome.load(), -1);
     pair.receiver->setCapacity(2);

@@ -1,6 +1,7 @@
 #include <Qonduit/channel.h>
 
 #include "channel/channelsender_p.h"
+#include "testsupport/spinuntil.h"
 
 #include <QtTest/QSignalSpy>
 #include <QtTest/QTest>
@@ -13,6 +14,7 @@
 #include <vector>
 
 using namespace Qonduit;
+using QonduitTest::spinUntil;
 
 namespace {
 
@@ -27,20 +29,6 @@ struct JoiningThread : std::thread
             join();
     }
 };
-
-// Waits for a condition set by another thread without running the event loop
-// (which would drain the channel under test).
-template <typename Condition>
-bool spinUntil(Condition condition)
-{
-    QDeadlineTimer deadline(5000);
-    while (!condition()) {
-        if (deadline.hasExpired())
-            return false;
-        std::this_thread::yield();
-    }
-    return true;
-}
 
 // Producers waiting in send() for room in sender's channel.
 int blockedProducers(ChannelSender *sender)

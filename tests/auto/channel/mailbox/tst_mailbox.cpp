@@ -10,6 +10,7 @@
 // record what they saw and the test function checks it after join().
 
 #include "channel/mailbox_p.h"
+#include "testsupport/spinuntil.h"
 
 #include <QtCore/qdeadlinetimer.h>
 #include <QtCore/qelapsedtimer.h>
@@ -387,18 +388,12 @@ void pushSequence(Mailbox &box, const LanePointer &lane, int p, qint64 count, Fa
     }
 }
 
-// Until predicate() holds, yielding; false after 20 s. For conditions that the
-// other threads are certain to reach.
+// spinUntil() with 20 s: for conditions that the other threads are certain
+// to reach.
 template <typename Predicate>
 bool spinUntil(Predicate predicate)
 {
-    const QDeadlineTimer deadline(20000);
-    while (!predicate()) {
-        if (deadline.hasExpired())
-            return false;
-        std::this_thread::yield();
-    }
-    return true;
+    return QonduitTest::spinUntil(predicate, 20000);
 }
 
 // A consumer test double that counts wake() and lets a thread wait for it.

@@ -5,6 +5,8 @@
 
 #include <Qonduit/channel.h>
 
+#include "testsupport/spinuntil.h"
+
 #include <QtCore/qdeadlinetimer.h>
 #include <QtCore/qelapsedtimer.h>
 #include <QtTest/QSignalSpy>
@@ -121,13 +123,7 @@ public:
     // longWait. No event loop is needed for that.
     bool waitUntilCloned() const
     {
-        const QDeadlineTimer deadline(longWait);
-        while (m_cloned.load() < producerCount) {
-            if (deadline.hasExpired())
-                return false;
-            std::this_thread::yield();
-        }
-        return true;
+        return QonduitTest::spinUntil([this] { return m_cloned.load() >= producerCount; }, longWait);
     }
     void join()
     {
@@ -146,18 +142,12 @@ private:
     std::vector<std::thread> m_threads;
 };
 
-// Yields until predicate() holds; false after longWait. Used where the main
-// thread must not run its event loop meanwhile.
+// spinUntil() with longWait: where the main thread must not run its event
+// loop meanwhile.
 template <typename Predicate>
 bool spinUntil(Predicate predicate)
 {
-    const QDeadlineTimer deadline(longWait);
-    while (!predicate()) {
-        if (deadline.hasExpired())
-            return false;
-        std::this_thread::yield();
-    }
-    return true;
+    return QonduitTest::spinUntil(predicate, longWait);
 }
 
 // Counts the events a receiver gets from the library (its wake-ups).
